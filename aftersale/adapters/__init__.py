@@ -1,0 +1,1 @@
+"""Adapters: the SQLAlchemy store behind the service's ports, and its migrations."""

@@ -1,0 +1,130 @@
+"""The tables, as SQLAlchemy Core metadata. Migrations (Alembic) create and upgrade them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC instants in, aware UTC instants out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+ID = 128
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(ID), primary_key=True),
+    Column("shop_id", String(ID), nullable=False, index=True),
+    Column("buyer_id", String(ID), nullable=False),
+    Column("market", String(8), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", String(40), nullable=False),
+    Column("paid_at", UTCDateTime(), nullable=False),
+    Column("dispatch_by", UTCDateTime()),
+    Column("shipped_at", UTCDateTime()),
+    Column("delivered_at", UTCDateTime()),
+    Column("cancelled_at", UTCDateTime()),
+    Column("tracking", String(ID)),
+    Column("refunded_total", String(40), nullable=False),
+    Column("open_case_id", String(ID)),
+    Column("version", Integer, nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(ID), primary_key=True),
+    Column("order_id", String(ID), nullable=False, index=True),
+    Column("shop_id", String(ID), nullable=False),
+    Column("buyer_id", String(ID), nullable=False),
+    Column("market", String(8), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("responsibility", String(16), nullable=False),
+    Column("amount", String(40), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("opened_by", String(16), nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("request", Json, nullable=False),
+    Column("deadline_at", UTCDateTime()),
+    Column("deadline_action", String(32)),
+    Column("rejected_by_seller", Boolean, nullable=False),
+    Column("return_shipped", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("quarantined_at", UTCDateTime()),
+    Column("quarantine_error", Text),
+    Index("ix_cases_shop_state", "shop_id", "state"),
+    Index("ix_cases_deadline", "deadline_at", "case_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(40), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("case_id", String(ID), index=True),
+    Column("order_id", String(ID), index=True),
+    Column("shop_id", String(ID), index=True),
+    Column("data", Json, nullable=False),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("document", Json, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", String(ID), primary_key=True),
+    Column("shop_id", String(ID), nullable=False, index=True),
+    Column("order_id", String(ID)),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("replied_at", UTCDateTime()),
+)

@@ -1,0 +1,310 @@
+"""The SQLAlchemy store: aggregates in and out of rows, optimistic concurrency, the event log.
+
+Every write of a case or an order is a compare-and-set on its ``version`` column: of two writers
+that read the same version, exactly one updates a row and the other gets :class:`Conflict` and
+rolls back everything it did. Due deadlines are claimed with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; on SQLite every write transaction starts with ``BEGIN IMMEDIATE``, so one writer
+at a time holds the whole database and a plain read is already a claim.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+
+from aftersale.adapters.db import translate_errors
+from aftersale.adapters.schema import cases, events, messages, orders, policies
+from aftersale.clock import iso
+from aftersale.domain.events import Event
+from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
+from aftersale.errors import Conflict
+
+
+class SqlTransaction:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def order(self, order_id: str) -> Order | None:
+        row = self.connection.execute(
+            select(orders).where(orders.c.order_id == order_id)
+        ).first()
+        return None if row is None else _order(row)
+
+    def orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
+        if not order_ids:
+            return {}
+        rows = self.connection.execute(select(orders).where(orders.c.order_id.in_(order_ids)))
+        return {row.order_id: _order(row) for row in rows}
+
+    def add_order(self, order: Order) -> None:
+        self.connection.execute(insert(orders).values(**_order_values(order), version=1))
+        order.version = 1
+
+    def save_order(self, order: Order) -> None:
+        result = self.connection.execute(
+            update(orders)
+            .where(orders.c.order_id == order.order_id, orders.c.version == order.version)
+            .values(**_order_values(order), version=order.version + 1)
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"order {order.order_id} was changed by another writer; try again")
+        order.version += 1
+
+    # -- cases ------------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> Case | None:
+        row = self.connection.execute(select(cases).where(cases.c.case_id == case_id)).first()
+        return None if row is None else _case(row)
+
+    def add_case(self, case: Case) -> None:
+        self.connection.execute(insert(cases).values(**_case_values(case), version=1))
+        case.version = 1
+
+    def save_case(self, case: Case) -> None:
+        result = self.connection.execute(
+            update(cases)
+            .where(cases.c.case_id == case.case_id, cases.c.version == case.version)
+            .values(**_case_values(case), version=case.version + 1)
+        )
+        if result.rowcount != 1:
+            raise Conflict(
+                f"case {case.case_id} was changed by another writer; try again",
+                case_id=case.case_id,
+                state=case.state.value,
+            )
+        case.version += 1
+
+    def claim_due(self, until: datetime, limit: int) -> list[Case]:
+        query = (
+            select(cases)
+            .where(cases.c.deadline_at <= until, cases.c.quarantined_at.is_(None))
+            .order_by(cases.c.deadline_at, cases.c.case_id)
+            .limit(limit)
+        )
+        if self.postgres:
+            query = query.with_for_update(skip_locked=True)
+        return [_case(row) for row in self.connection.execute(query)]
+
+    def quarantine(self, case_id: str, at: datetime, error: str) -> None:
+        self.connection.execute(
+            update(cases)
+            .where(cases.c.case_id == case_id)
+            .values(quarantined_at=at, quarantine_error=error[:2000])
+        )
+
+    # -- events, policies, messages ---------------------------------------------------------
+
+    def append(self, new_events: Sequence[Event], recorded_at: datetime) -> list[int]:
+        if new_events:
+            self.connection.execute(
+                insert(events),
+                [
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "type": e.type,
+                        "at": e.at,
+                        "recorded_at": recorded_at,
+                        "case_id": e.case_id,
+                        "order_id": e.order_id,
+                        "shop_id": e.shop_id,
+                        "data": e.data or {},
+                    }
+                    for e in new_events
+                ],
+            )
+        return []
+
+    def policy_document(self, version: str) -> dict[str, Any] | None:
+        row = self.connection.execute(
+            select(policies.c.document).where(policies.c.version == version)
+        ).first()
+        return None if row is None else dict(row.document)
+
+    def save_policy(self, version: str, document: dict[str, Any], at: datetime) -> None:
+        if self.policy_document(version) is None:
+            self.connection.execute(
+                insert(policies).values(version=version, document=document, created_at=at)
+            )
+
+    def message(self, message_id: str) -> dict[str, Any] | None:
+        row = self.connection.execute(
+            select(messages).where(messages.c.message_id == message_id)
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    def save_message(self, row: dict[str, Any]) -> None:
+        if self.message(row["message_id"]) is None:
+            self.connection.execute(insert(messages).values(**row))
+        else:
+            self.connection.execute(
+                update(messages)
+                .where(messages.c.message_id == row["message_id"])
+                .values(replied_at=row["replied_at"])
+            )
+
+
+class SqlStore:
+    """The store over one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        with translate_errors(self.engine), self.engine.begin() as connection:
+            yield SqlTransaction(connection)
+
+    read = transaction
+
+    def history(self, case_id: str) -> list[dict[str, Any]]:
+        query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return [event_dict(row) for row in connection.execute(query)]
+
+    def events_after(self, cursor: int, limit: int) -> list[dict[str, Any]]:
+        query = select(events).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return [event_dict(row) for row in connection.execute(query)]
+
+    def iter_events(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        cursor = 0
+        while page := self.events_after(cursor, batch):
+            yield from page
+            cursor = page[-1]["seq"]
+
+    def list_cases(self, filters: dict[str, Any], limit: int) -> list[Case]:
+        query = select(cases).order_by(cases.c.case_id).limit(limit)
+        for column, value in filters.items():
+            if value is not None:
+                query = query.where(cases.c[column] == value)
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return [_case(row) for row in connection.execute(query)]
+
+    def next_deadline(self) -> tuple[datetime, str] | None:
+        query = (
+            select(cases.c.deadline_at, cases.c.case_id)
+            .where(cases.c.deadline_at.is_not(None), cases.c.quarantined_at.is_(None))
+            .order_by(cases.c.deadline_at, cases.c.case_id)
+            .limit(1)
+        )
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (row.deadline_at, row.case_id)
+
+    def count_events(self) -> int:
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+def event_dict(row: Row[Any]) -> dict[str, Any]:
+    """An event as hosts see it: the envelope, then its own fields."""
+    return {
+        "seq": row.seq,
+        "event_id": row.event_id,
+        "type": row.type,
+        "at": iso(row.at),
+        "recorded_at": iso(row.recorded_at),
+        "case_id": row.case_id,
+        "order_id": row.order_id,
+        "shop_id": row.shop_id,
+        **row.data,
+    }
+
+
+def _order(row: Row[Any]) -> Order:
+    return Order(
+        order_id=row.order_id,
+        shop_id=row.shop_id,
+        buyer_id=row.buyer_id,
+        market=row.market,
+        currency=row.currency,
+        amount=Decimal(row.amount),
+        paid_at=row.paid_at,
+        dispatch_by=row.dispatch_by,
+        shipped_at=row.shipped_at,
+        delivered_at=row.delivered_at,
+        cancelled_at=row.cancelled_at,
+        tracking=row.tracking,
+        refunded_total=Decimal(row.refunded_total),
+        open_case_id=row.open_case_id,
+        version=row.version,
+    )
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "shop_id": order.shop_id,
+        "buyer_id": order.buyer_id,
+        "market": order.market,
+        "currency": order.currency,
+        "amount": str(order.amount),
+        "paid_at": order.paid_at,
+        "dispatch_by": order.dispatch_by,
+        "shipped_at": order.shipped_at,
+        "delivered_at": order.delivered_at,
+        "cancelled_at": order.cancelled_at,
+        "tracking": order.tracking,
+        "refunded_total": str(order.refunded_total),
+        "open_case_id": order.open_case_id,
+    }
+
+
+def _case(row: Row[Any]) -> Case:
+    return Case(
+        case_id=row.case_id,
+        order_id=row.order_id,
+        shop_id=row.shop_id,
+        buyer_id=row.buyer_id,
+        market=row.market,
+        kind=Kind(row.kind),
+        state=State(row.state),
+        reason=row.reason,
+        responsibility=Responsibility(row.responsibility),
+        amount=Decimal(row.amount),
+        currency=row.currency,
+        opened_by=Actor(row.opened_by),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        policy_version=row.policy_version,
+        request=dict(row.request),
+        deadline_at=row.deadline_at,
+        deadline_action=None if row.deadline_action is None else Action(row.deadline_action),
+        rejected_by_seller=row.rejected_by_seller,
+        return_shipped=row.return_shipped,
+        version=row.version,
+    )
+
+
+def _case_values(case: Case) -> dict[str, Any]:
+    return {
+        "case_id": case.case_id,
+        "order_id": case.order_id,
+        "shop_id": case.shop_id,
+        "buyer_id": case.buyer_id,
+        "market": case.market,
+        "kind": case.kind.value,
+        "state": case.state.value,
+        "reason": case.reason,
+        "responsibility": case.responsibility.value,
+        "amount": str(case.amount),
+        "currency": case.currency,
+        "opened_by": case.opened_by.value,
+        "opened_at": case.opened_at,
+        "updated_at": case.updated_at,
+        "policy_version": case.policy_version,
+        "request": case.request,
+        "deadline_at": case.deadline_at,
+        "deadline_action": None if case.deadline_action is None else case.deadline_action.value,
+        "rejected_by_seller": case.rejected_by_seller,
+        "return_shipped": case.return_shipped,
+    }

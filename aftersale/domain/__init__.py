@@ -1,0 +1,1 @@
+"""The after-sale domain: plain Python that decides everything and does no I/O."""

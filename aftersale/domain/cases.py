@@ -1,0 +1,265 @@
+"""The rules of a case: open it, act on it, time it out. Pure functions of their arguments.
+
+Each function changes the case and order it is given and returns the events that record the
+change; the service writes all of it in one transaction, or nothing when an error is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aftersale.clock import iso
+from aftersale.domain.events import CASE_TRANSITION, Event
+from aftersale.domain.machine import Machines
+from aftersale.domain.model import (
+    TERMINAL_STATES,
+    Action,
+    Actor,
+    Case,
+    Kind,
+    Order,
+    Outcome,
+    Responsibility,
+    State,
+)
+from aftersale.domain.policy import Policy
+from aftersale.domain.requests import OpenRequest, parse_action_fields, requested_amount
+from aftersale.domain.workflows import WORKFLOWS
+from aftersale.domain.workflows.base import REQUESTERS
+from aftersale.errors import Conflict, Forbidden, InvalidInput, NotEligible
+
+MONEY_BACK = frozenset({State.refunded, State.cancelled})
+
+
+class CaseRules:
+    """Open, act and time out, using one shared machine per workflow."""
+
+    def __init__(self, machines: Machines | None = None) -> None:
+        self.machines = machines or Machines(WORKFLOWS)
+
+    # -- open -------------------------------------------------------------------------------
+
+    def open(
+        self, order: Order, policy: Policy, request: OpenRequest, at: datetime
+    ) -> tuple[Case, list[Event]]:
+        """Open a case on ``order`` and apply the rules that act at once."""
+        _check_identity(order, request.actor, request.actor_id, f"case {request.case_id}")
+        if request.actor not in REQUESTERS[Action.open] or (
+            request.actor is Actor.seller and request.kind is not Kind.cancellation
+        ):
+            raise Forbidden(
+                f"a {request.actor} may not open a {request.kind} case", case_id=request.case_id
+            )
+        reasons = (
+            policy.buyer_reasons if request.actor is Actor.buyer
+            else policy.seller_cancellation_reasons
+        )
+        if request.reason not in reasons:
+            raise InvalidInput(
+                f"reason {request.reason} is not a {request.actor} reason for opening a case",
+                case_id=request.case_id,
+            )
+        _check_eligible(order, policy, request, at)
+        if order.open_case_id is not None:
+            raise Conflict(
+                f"order {order.order_id} already has open case {order.open_case_id}",
+                case_id=request.case_id,
+            )
+        market = policy.market(order.market)
+        amount = requested_amount(request, market.currency_decimals) or order.refundable
+        if amount > order.refundable:
+            raise Conflict(
+                f"amount {amount} is above what is still refundable on order "
+                f"{order.order_id} ({order.refundable} {order.currency})",
+                case_id=request.case_id,
+            )
+        if "evidence" in request.extras:
+            from aftersale.domain import validation
+
+            validation.evidence(request.extras["evidence"], market.evidence_kinds, required=False)
+        case = Case(
+            case_id=request.case_id,
+            order_id=order.order_id,
+            shop_id=order.shop_id,
+            buyer_id=order.buyer_id,
+            market=order.market,
+            kind=request.kind,
+            state=State.pending_review,
+            reason=request.reason,
+            responsibility=reasons[request.reason],
+            amount=amount,
+            currency=order.currency,
+            opened_by=request.actor,
+            opened_at=at,
+            updated_at=at,
+            policy_version=policy.version,
+            request=request.fingerprint(),
+        )
+        order.open_case_id = case.case_id
+        case.deadline_at = policy.deadline(case.kind, case.state, case.market, amount, at)
+        case.deadline_action = WORKFLOWS[case.kind].timeouts.get(case.state)
+        extra = {"reason": case.reason, "actor_id": request.actor_id}
+        for key in ("note", "evidence", "item_unused"):
+            if key in request.extras:
+                extra[key] = request.extras[key]
+        events = [self._event(case, policy, Action.open, None, request.actor, at, extra)]
+        immediate = self._immediate_action(case, order, policy, at)
+        if immediate is not None:
+            events.append(self._move(case, order, policy, immediate, Actor.system, at, {}))
+        return case, events
+
+    def _immediate_action(
+        self, case: Case, order: Order, policy: Policy, at: datetime
+    ) -> Action | None:
+        if case.kind is not Kind.cancellation:
+            return None
+        if case.opened_by is Actor.seller:
+            return Action.seller_cancel
+        if at - order.paid_at <= policy.free_cancel_window and order.shipped_at is None:
+            return Action.auto_approve
+        return None
+
+    # -- act --------------------------------------------------------------------------------
+
+    def act(
+        self,
+        case: Case,
+        order: Order,
+        policy: Policy,
+        action: Action,
+        actor: Actor,
+        fields: Mapping[str, Any],
+        at: datetime,
+        actor_id: str | None = None,
+    ) -> Event:
+        """Take a requested action: forbidden, not_allowed, then the fields, in that order."""
+        if actor not in REQUESTERS[action]:
+            who = ", ".join(sorted(REQUESTERS[action])) or "the engine only"
+            raise Forbidden(
+                f"case {case.case_id}: {action} may be taken by {who}, not {actor}",
+                case_id=case.case_id, state=case.state.value, action=action.value,
+            )
+        _check_identity(order, actor, actor_id, f"case {case.case_id}")
+        workflow = WORKFLOWS[case.kind]
+        if not workflow.allows(case.state, action):
+            self.machines[case.kind].fire(case, action, fields)  # raises NotAllowed
+        checked = parse_action_fields(policy, policy.market(case.market), action, fields)
+        if actor_id is not None:
+            checked["actor_id"] = actor_id
+        return self._move(case, order, policy, action, actor, at, checked)
+
+    def take_system_action(
+        self, case: Case, order: Order, policy: Policy, action: Action, at: datetime
+    ) -> Event:
+        """An action the engine takes itself on an order fact (``order_shipped``)."""
+        return self._move(case, order, policy, action, Actor.system, at, {})
+
+    def time_out(self, case: Case, order: Order, policy: Policy) -> Event:
+        """Take the case's timeout action, effective at its deadline."""
+        assert case.deadline_at is not None and case.deadline_action is not None
+        at = case.deadline_at
+        return self._move(case, order, policy, case.deadline_action, Actor.system, at, {})
+
+    def catch_up(self, case: Case, order: Order, policy: Policy, at: datetime) -> list[Event]:
+        """Take every timeout due at or before ``at``, each at its own deadline."""
+        events = []
+        while case.deadline_at is not None and case.deadline_at <= at:
+            events.append(self.time_out(case, order, policy))
+        return events
+
+    # -- the one place a case moves -----------------------------------------------------------
+
+    def _move(
+        self,
+        case: Case,
+        order: Order,
+        policy: Policy,
+        action: Action,
+        actor: Actor,
+        at: datetime,
+        fields: dict[str, Any],
+    ) -> Event:
+        source = case.state
+        target = self.machines[case.kind].fire(case, action, fields)
+        overturned = (
+            action is Action.rule
+            and fields.get("outcome") in (Outcome.refund, Outcome.return_)
+            and case.rejected_by_seller
+        )
+        if action in (Action.reject, Action.reject_return):
+            case.rejected_by_seller = True
+        if action is Action.ship_return:
+            case.return_shipped = True
+        if "responsibility" in fields:
+            case.responsibility = Responsibility(fields["responsibility"])
+        case.updated_at = at
+        case.deadline_at = policy.deadline(case.kind, target, case.market, case.amount, at)
+        case.deadline_action = WORKFLOWS[case.kind].timeouts.get(target)
+        if target in TERMINAL_STATES:
+            order.open_case_id = None
+            if target in MONEY_BACK:
+                order.refunded_total += case.amount
+            if target is State.cancelled:
+                order.cancelled_at = at
+        return self._event(case, policy, action, source, actor, at, {**fields, "overturned": overturned})
+
+    def _event(
+        self,
+        case: Case,
+        policy: Policy,
+        action: Action,
+        source: State | None,
+        actor: Actor,
+        at: datetime,
+        fields: Mapping[str, Any],
+    ) -> Event:
+        data: dict[str, Any] = {
+            "kind": case.kind.value,
+            "action": action.value,
+            "from_state": None if source is None else source.value,
+            "to_state": case.state.value,
+            "actor": actor.value,
+            "auto": actor is Actor.system,
+            "responsibility": case.responsibility.value,
+            "reason": case.reason,
+            "amount": str(case.amount),
+            "currency": case.currency,
+            "overturned": False,
+            "deadline_at": iso(case.deadline_at),
+            "policy_version": case.policy_version,
+        }
+        data.update(fields)
+        return Event(CASE_TRANSITION, at, case.order_id, case.shop_id, case.case_id, data)
+
+
+def _check_identity(order: Order, actor: Actor, actor_id: str | None, what: str) -> None:
+    if actor_id is None:
+        return
+    expected = {Actor.buyer: order.buyer_id, Actor.seller: order.shop_id}.get(actor)
+    if expected is not None and actor_id != expected:
+        raise Forbidden(f"{what}: {actor} {actor_id} is not this order's {actor}")
+
+
+def _check_eligible(order: Order, policy: Policy, request: OpenRequest, at: datetime) -> None:
+    order_id = order.order_id
+    if order.cancelled_at is not None:
+        raise NotEligible(f"order {order_id} was cancelled", case_id=request.case_id)
+    if request.kind is Kind.cancellation and order.shipped_at is not None:
+        raise NotEligible(f"order {order_id} has shipped: it can no longer be cancelled")
+    if request.kind is Kind.refund_only and order.shipped_at is None:
+        raise NotEligible(f"order {order_id} has not shipped: ask for a cancellation instead")
+    if request.kind is Kind.return_refund:
+        if order.delivered_at is None:
+            raise NotEligible(f"order {order_id} is not delivered yet: nothing to return")
+        window = policy.market(order.market).return_window
+        if at - order.delivered_at > window:
+            raise NotEligible(
+                f"order {order_id} was delivered more than {window.days} days ago: "
+                "the return window is closed"
+            )
+        if request.reason in policy.reasons_needing_unused_item and (
+            request.extras.get("item_unused") is not True
+        ):
+            raise NotEligible(f"reason {request.reason} needs item_unused: true")

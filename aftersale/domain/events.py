@@ -1,0 +1,31 @@
+"""What the domain records: one event per transition and per fact, written with the change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+CASE_TRANSITION = "case.transition"
+ORDER_PAID = "order.paid"
+ORDER_SHIPPED = "order.shipped"
+ORDER_DELIVERED = "order.delivered"
+REVIEW_POSTED = "review.posted"
+COMPLAINT_FILED = "complaint.filed"
+MESSAGE_RECEIVED = "message.received"
+MESSAGE_REPLIED = "message.replied"
+DEADLINE_APPROACHING = "deadline.approaching"
+HEALTH_ALERT_RAISED = "health.alert_raised"
+HEALTH_ALERT_CLEARED = "health.alert_cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event before it is stored; the store adds ``seq``, ``event_id`` and ``recorded_at``."""
+
+    type: str
+    at: datetime
+    order_id: str | None
+    shop_id: str | None
+    case_id: str | None = None
+    data: dict[str, Any] | None = None

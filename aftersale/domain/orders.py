@@ -1,0 +1,116 @@
+"""Order facts: what the host reports about an order, checked and recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aftersale.domain import validation as check
+from aftersale.domain.events import ORDER_DELIVERED, ORDER_PAID, ORDER_SHIPPED, Event
+from aftersale.domain.model import Order
+from aftersale.domain.policy import Policy
+from aftersale.errors import Conflict, InvalidInput, NotAllowed, OutOfOrder
+
+
+@dataclass(frozen=True)
+class PaidFact:
+    order_id: str
+    shop_id: str
+    buyer_id: str
+    market: str
+    currency: str
+    amount: Decimal
+    dispatch_by: datetime | None
+
+    def same_as(self, order: Order) -> bool:
+        return (
+            self.shop_id,
+            self.buyer_id,
+            self.market,
+            self.currency,
+            self.amount,
+            self.dispatch_by,
+        ) == (
+            order.shop_id,
+            order.buyer_id,
+            order.market,
+            order.currency,
+            order.amount,
+            order.dispatch_by,
+        )
+
+
+def parse_paid(policy: Policy, fields: dict[str, Any]) -> PaidFact:
+    market_code = fields.get("market")
+    if not isinstance(market_code, str) or market_code not in policy.markets:
+        known = ", ".join(sorted(policy.markets))
+        raise InvalidInput(f"market {market_code!r} is not configured (known: {known})")
+    market = policy.market(market_code)
+    currency = fields.get("currency")
+    if currency != market.currency:
+        raise InvalidInput(f"currency {currency!r} is not market {market_code}'s {market.currency}")
+    dispatch_by = fields.get("dispatch_by")
+    return PaidFact(
+        order_id=check.identifier(fields.get("order_id"), "order_id"),
+        shop_id=check.identifier(fields.get("shop_id"), "shop_id"),
+        buyer_id=check.identifier(fields.get("buyer_id"), "buyer_id"),
+        market=market_code,
+        currency=market.currency,
+        amount=check.amount(fields.get("amount"), "amount", market.currency_decimals),
+        dispatch_by=None if dispatch_by is None else check.instant(dispatch_by, "dispatch_by"),
+    )
+
+
+def record_paid(fact: PaidFact, at: datetime) -> tuple[Order, Event]:
+    order = Order(
+        order_id=fact.order_id,
+        shop_id=fact.shop_id,
+        buyer_id=fact.buyer_id,
+        market=fact.market,
+        currency=fact.currency,
+        amount=fact.amount,
+        paid_at=at,
+        dispatch_by=fact.dispatch_by,
+    )
+    data = {
+        "buyer_id": fact.buyer_id,
+        "market": fact.market,
+        "currency": fact.currency,
+        "amount": str(fact.amount),
+        "dispatch_by": fact.dispatch_by,
+    }
+    return order, Event(ORDER_PAID, at, order.order_id, order.shop_id, data=data)
+
+
+def record_shipped(order: Order, at: datetime, tracking: str | None) -> Event | None:
+    """Mark the order shipped; None when it already was, with the same tracking."""
+    if tracking is not None:
+        tracking = check.text(tracking, "tracking", check.MAX_TRACKING_LENGTH)
+    if order.shipped_at is not None:
+        if tracking is None or tracking == order.tracking:
+            return None
+        raise Conflict(f"order {order.order_id} already shipped with tracking {order.tracking!r}")
+    if order.cancelled_at is not None:
+        raise NotAllowed(order.order_id, "cancelled", "order.shipped", "the order was cancelled")
+    _not_before(order, at, order.paid_at, "paid")
+    order.shipped_at = at
+    order.tracking = tracking
+    return Event(ORDER_SHIPPED, at, order.order_id, order.shop_id, data={"tracking": tracking})
+
+
+def record_delivered(order: Order, at: datetime) -> Event | None:
+    """Mark the order delivered; None when it already was."""
+    if order.delivered_at is not None:
+        return None
+    if order.shipped_at is None:
+        raise NotAllowed(order.order_id, "not shipped", "order.delivered", "ship it first")
+    _not_before(order, at, order.shipped_at, "shipped")
+    order.delivered_at = at
+    return Event(ORDER_DELIVERED, at, order.order_id, order.shop_id, data={})
+
+
+def _not_before(order: Order, at: datetime, earlier: datetime, what: str) -> None:
+    if at < earlier:
+        raise OutOfOrder(f"order {order.order_id}: {at.isoformat()} is before it was {what}")

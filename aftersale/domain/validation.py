@@ -1,0 +1,120 @@
+"""Checks of the fields a host sends: each fault becomes an InvalidInput naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aftersale.domain.model import Evidence
+from aftersale.errors import InvalidInput
+
+MAX_ID_LENGTH = 128
+MAX_NOTE_LENGTH = 2000
+MAX_EVIDENCE_ITEMS = 20
+MAX_URI_LENGTH = 2048
+MAX_TRACKING_LENGTH = 128
+
+
+def identifier(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if not value.isprintable() or value != value.strip():
+        raise InvalidInput(f"{name} must be printable characters without surrounding spaces")
+    return value
+
+
+def instant(value: Any, name: str) -> datetime:
+    """An aware datetime, or an ISO 8601 string with a UTC offset."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"{name} is not an ISO 8601 instant: {value[:40]!r}") from None
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{name} must be an ISO 8601 instant with a UTC offset")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{name} has no UTC offset (write e.g. 2026-03-02T09:00:00Z)")
+    return value.astimezone(UTC)
+
+
+def amount(value: Any, name: str, decimals: int) -> Decimal:
+    """A positive decimal string (or Decimal) with at most ``decimals`` places; never a float."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidInput(f"{name} must be a decimal string like \"25.00\", not a float")
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, str):
+        if len(value) > 40:
+            raise InvalidInput(f"{name} is too long")
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            raise InvalidInput(f"{name} is not a decimal number: {value[:40]!r}") from None
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise InvalidInput(f"{name} must be a finite decimal string")
+    if value <= 0:
+        raise InvalidInput(f"{name} must be positive")
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > decimals:
+        raise InvalidInput(f"{name} has more than {decimals} decimals")
+    if value.adjusted() > 15:
+        raise InvalidInput(f"{name} is too large")
+    return value.quantize(Decimal(1).scaleb(-decimals))
+
+
+def text(value: Any, name: str, limit: int = MAX_NOTE_LENGTH) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string")
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters ({len(value)})")
+    if "\x00" in value:
+        raise InvalidInput(f"{name} contains a NUL character")
+    return value
+
+
+def evidence(value: Any, kinds: frozenset[str], *, required: bool) -> tuple[Evidence, ...]:
+    if value is None:
+        value = []
+    if not isinstance(value, list | tuple):
+        raise InvalidInput("evidence must be a list of {kind, uri, sha256?} items")
+    if required and not value:
+        raise InvalidInput("evidence needs at least one item")
+    if len(value) > MAX_EVIDENCE_ITEMS:
+        raise InvalidInput(f"evidence has more than {MAX_EVIDENCE_ITEMS} items")
+    items = []
+    for index, raw in enumerate(value):
+        if isinstance(raw, Evidence):
+            raw = raw.as_dict()
+        where = f"evidence[{index}]"
+        if not isinstance(raw, Mapping):
+            raise InvalidInput(f"{where} must be an object with kind and uri")
+        unknown = set(raw) - {"kind", "uri", "sha256"}
+        if unknown:
+            raise InvalidInput(f"{where} has unknown field {sorted(unknown)[0]}")
+        kind = raw.get("kind")
+        if kind not in kinds:
+            allowed = ", ".join(sorted(kinds))
+            raise InvalidInput(f"{where}.kind {kind!r} is not accepted here (use {allowed})")
+        uri = text(raw.get("uri"), f"{where}.uri", MAX_URI_LENGTH)
+        if not uri.strip():
+            raise InvalidInput(f"{where}.uri must not be empty")
+        sha = raw.get("sha256")
+        if sha is not None and (
+            not isinstance(sha, str)
+            or len(sha) != 64
+            or any(c not in "0123456789abcdef" for c in sha)
+        ):
+            raise InvalidInput(f"{where}.sha256 must be 64 lowercase hex digits")
+        items.append(Evidence(kind=str(kind), uri=uri, sha256=sha))
+    return tuple(items)
+
+
+def choice(value: Any, name: str, allowed: Mapping[str, Any] | frozenset[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        shown = value if isinstance(value, str) else type(value).__name__
+        raise InvalidInput(f"{name} {str(shown)[:60]!r} is not one of the known codes")
+    return value

@@ -1,0 +1,120 @@
+"""What a workflow is, who may request each action, and the soundness check run at load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aftersale.domain.model import TERMINAL_STATES, Action, Actor, Kind, State
+from aftersale.errors import WorkflowDefinitionError
+
+A = Action
+B, S, P, Y = Actor.buyer, Actor.seller, Actor.platform, Actor.system
+
+# Who may *request* each action through the API or replay. Actions with no requesters are taken
+# by the engine itself (timers, order facts, rules applied at open); asking for one is forbidden.
+REQUESTERS: Mapping[Action, frozenset[Actor]] = {
+    A.open: frozenset({B, S}),
+    A.approve: frozenset({S}),
+    A.reject: frozenset({S}),
+    A.withdraw: frozenset({B}),
+    A.request_pod: frozenset({P}),
+    A.submit_pod: frozenset({S}),
+    A.escalate: frozenset({B}),
+    A.rule: frozenset({P}),
+    A.ship_return: frozenset({B}),
+    A.confirm_receipt: frozenset({S, Y}),
+    A.refund: frozenset({S}),
+    A.reject_return: frozenset({S}),
+    A.auto_approve: frozenset(),
+    A.seller_cancel: frozenset(),
+    A.order_shipped: frozenset(),
+    A.review_timeout: frozenset(),
+    A.pod_timeout: frozenset(),
+    A.escalation_timeout: frozenset(),
+    A.ship_back_timeout: frozenset(),
+    A.receipt_timeout: frozenset(),
+    A.refund_timeout: frozenset(),
+}
+
+TIMEOUT_ACTIONS = frozenset(a for a in Action if a.value.endswith("_timeout"))
+
+# A guard sees the command's fields and the case; it returns why the transition does not apply,
+# or None when it does. Guards decide between destinations of one action (a platform ruling).
+Guard = Callable[[Mapping[str, Any], Any], str | None]
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: Action
+    source: State
+    dest: State
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    kind: Kind
+    states: tuple[State, ...]
+    transitions: tuple[Transition, ...]
+    # state -> the timeout action taken by the system when that state's deadline passes
+    timeouts: Mapping[State, Action]
+    untimed: frozenset[State] = field(default_factory=lambda: frozenset({State.platform_review}))
+
+    def actions_from(self, state: State) -> tuple[Action, ...]:
+        seen: dict[Action, None] = {}
+        for transition in self.transitions:
+            if transition.source is state:
+                seen[transition.action] = None
+        return tuple(seen)
+
+    def allows(self, state: State, action: Action) -> bool:
+        return any(t.source is state and t.action is action for t in self.transitions)
+
+
+def withdrawable(states: tuple[State, ...]) -> tuple[Transition, ...]:
+    """``withdraw`` from every waiting state except platform_review (workflows.md)."""
+    return tuple(
+        Transition(A.withdraw, state, State.withdrawn)
+        for state in states
+        if state not in TERMINAL_STATES and state is not State.platform_review
+    )
+
+
+def check_sound(workflow: Workflow) -> None:
+    """Prove the tables sound, or raise: timers, reachability, terminal states."""
+    name = workflow.kind.value
+    states = set(workflow.states)
+    problems: list[str] = []
+    for t in workflow.transitions:
+        if t.source not in states or t.dest not in states:
+            problems.append(f"{t.action} {t.source}->{t.dest} uses a state not in the workflow")
+        if t.source in TERMINAL_STATES:
+            problems.append(f"terminal state {t.source} has a way out ({t.action})")
+    for state in workflow.states:
+        if state in TERMINAL_STATES or state in workflow.untimed:
+            if state in workflow.timeouts:
+                problems.append(f"{state} must not have a deadline")
+            continue
+        timeout = workflow.timeouts.get(state)
+        if timeout is None:
+            problems.append(f"waiting state {state} has no deadline")
+        elif timeout not in TIMEOUT_ACTIONS:
+            problems.append(f"{state} times out with {timeout}, which is not a timeout action")
+        elif not workflow.allows(state, timeout):
+            problems.append(f"{state} has no {timeout} transition")
+    reachable = {State.pending_review}
+    frontier = [State.pending_review]
+    while frontier:
+        current = frontier.pop()
+        for t in workflow.transitions:
+            if t.source is current and t.dest not in reachable:
+                reachable.add(t.dest)
+                frontier.append(t.dest)
+    problems.extend(f"{state} is unreachable" for state in workflow.states if state not in reachable)
+    for state in workflow.states:
+        if state not in TERMINAL_STATES and not workflow.actions_from(state):
+            problems.append(f"non-terminal {state} has no way out")
+    if problems:
+        raise WorkflowDefinitionError(f"workflow {name} is unsound: " + "; ".join(problems))

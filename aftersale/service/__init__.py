@@ -1,0 +1,1 @@
+"""The service layer: the façade a host calls, over the ports the adapters implement."""
