@@ -31,6 +31,12 @@ class SqlTransaction:
         self.connection = connection
         self.postgres = connection.dialect.name == "postgresql"
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an error inside undoes only what was written inside."""
+        with translate_errors(), self.connection.begin_nested():
+            yield
+
     # -- orders -----------------------------------------------------------------------------
 
     def order(self, order_id: str) -> Order | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from aftersale.clock import iso
 from aftersale.domain import validation as check
 from aftersale.domain.events import ORDER_DELIVERED, ORDER_PAID, ORDER_SHIPPED, Event
 from aftersale.domain.model import Order
@@ -79,7 +80,7 @@ def record_paid(fact: PaidFact, at: datetime) -> tuple[Order, Event]:
         "market": fact.market,
         "currency": fact.currency,
         "amount": str(fact.amount),
-        "dispatch_by": fact.dispatch_by,
+        "dispatch_by": iso(fact.dispatch_by),
     }
     return order, Event(ORDER_PAID, at, order.order_id, order.shop_id, data=data)
 

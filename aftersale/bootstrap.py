@@ -1,0 +1,40 @@
+"""The composition root: the one place that knows the concrete classes and wires them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aftersale.adapters.db import DEFAULT_URL, make_engine, upgrade
+from aftersale.adapters.store import SqlStore
+from aftersale.clock import Clock, SystemClock
+from aftersale.config import policy_from_document, read_document
+from aftersale.service.engine import AfterSale
+from aftersale.service.policies import PolicyBook
+
+URL_VARIABLE = "AFTERSALE_DB_URL"
+
+
+def database_url(url: str | None = None) -> str:
+    """``url``, else ``$AFTERSALE_DB_URL``, else the embedded SQLite file ``aftersale.db``."""
+    return url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+
+
+def connect(
+    url: str | None = None,
+    *,
+    config_dir: str | Path | None = None,
+    clock: Clock | None = None,
+    migrate: bool = True,
+) -> AfterSale:
+    """An engine over the database at ``url`` with the policy in ``config_dir``.
+
+    ``migrate`` brings the schema to the newest revision first (the embedded default); turn it
+    off where operators run ``aftersale db upgrade`` themselves.
+    """
+    document = read_document(None if config_dir is None else Path(config_dir))
+    policies = PolicyBook(policy_from_document(document), document)
+    engine = make_engine(database_url(url))
+    if migrate:
+        upgrade(engine)
+    return AfterSale(SqlStore(engine), policies, clock or SystemClock())

@@ -1,0 +1,57 @@
+"""Service facts the health score counts: reviews, complaints and buyer chat messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aftersale.clock import iso
+from aftersale.domain import validation as check
+from aftersale.domain.events import (
+    COMPLAINT_FILED,
+    MESSAGE_RECEIVED,
+    MESSAGE_REPLIED,
+    REVIEW_POSTED,
+    Event,
+)
+from aftersale.domain.model import Order
+from aftersale.errors import Conflict, InvalidInput, OutOfOrder
+
+REVIEW_TOPICS = frozenset({"product", "service", "logistics"})
+
+
+def review_posted(order: Order, rating: Any, topic: Any, at: datetime) -> Event:
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise InvalidInput(f"rating must be a whole number from 1 to 5, not {rating!r}")
+    topic = check.choice("product" if topic is None else topic, "topic", REVIEW_TOPICS)
+    data = {"rating": rating, "topic": topic}
+    return Event(REVIEW_POSTED, at, order.order_id, order.shop_id, data=data)
+
+
+def complaint_filed(order: Order, at: datetime) -> Event:
+    return Event(COMPLAINT_FILED, at, order.order_id, order.shop_id, data={})
+
+
+def message_received(
+    message_id: str, shop_id: str, order: Order | None, known: dict[str, Any] | None, at: datetime
+) -> Event | None:
+    """A buyer's chat message that needs a reply; None when it was already recorded."""
+    order_id = None if order is None else order.order_id
+    if order is not None and order.shop_id != shop_id:
+        raise InvalidInput(f"order {order_id} belongs to shop {order.shop_id}, not {shop_id}")
+    if known is not None:
+        if (known["shop_id"], known["order_id"]) == (shop_id, order_id):
+            return None
+        raise Conflict(f"message {message_id} was already recorded with other fields")
+    data = {"message_id": message_id}
+    return Event(MESSAGE_RECEIVED, at, order_id, shop_id, data=data)
+
+
+def message_replied(known: dict[str, Any], at: datetime) -> Event | None:
+    """The shop answered a message; None when it already had."""
+    if known["replied_at"] is not None:
+        return None
+    if at < known["received_at"]:
+        raise OutOfOrder(f"message {known['message_id']} cannot be answered before it arrived")
+    data = {"message_id": known["message_id"], "received_at": iso(known["received_at"])}
+    return Event(MESSAGE_REPLIED, at, known["order_id"], known["shop_id"], data=data)

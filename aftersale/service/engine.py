@@ -1,0 +1,320 @@
+"""The façade a host calls: order facts, cases, timers and reads, each in one transaction.
+
+Every command loads what it needs, lets the domain decide, and writes the changed case, the
+changed order and the events that record the change in one database transaction; an error
+raised anywhere before the commit leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aftersale.clock import Clock
+from aftersale.domain import facts, orders
+from aftersale.domain import validation as check
+from aftersale.domain.cases import CaseRules
+from aftersale.domain.events import Event
+from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
+from aftersale.domain.policy import Policy
+from aftersale.domain.requests import parse_open
+from aftersale.errors import CommandRefused, Conflict, InvalidInput, NotFound, OutOfOrder
+from aftersale.service.policies import PolicyBook
+from aftersale.service.ports import Store, Transaction
+from aftersale.service.timers import TimerSweep
+from aftersale.service.views import case_view, order_view
+
+Instant = datetime | str | None
+
+
+class AfterSale:
+    """The after-sale engine over one database. Build it with :func:`aftersale.connect`."""
+
+    def __init__(
+        self, store: Store, policies: PolicyBook, clock: Clock, rules: CaseRules | None = None
+    ) -> None:
+        self.store = store
+        self.policies = policies
+        self.clock = clock
+        self.rules = rules or CaseRules()
+        self.timers = TimerSweep(store, policies, self.rules, clock)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force for cases opened from now on."""
+        return self.policies.current
+
+    # -- order facts ----------------------------------------------------------------------
+
+    def order_paid(
+        self,
+        order_id: str,
+        shop_id: str,
+        buyer_id: str,
+        market: str,
+        currency: str,
+        amount: str,
+        dispatch_by: Instant = None,
+        *,
+        at: Instant = None,
+    ) -> dict[str, Any]:
+        """Record a paid order; the same facts again are a no-op, other facts a conflict."""
+        when = self._at(at)
+        fields = dict(
+            order_id=order_id, shop_id=shop_id, buyer_id=buyer_id, market=market,
+            currency=currency, amount=amount, dispatch_by=dispatch_by,
+        )
+        fact = orders.parse_paid(self.policy, fields)
+        with self.store.transaction() as tx:
+            known = tx.order(fact.order_id)
+            if known is not None:
+                if not fact.same_as(known):
+                    raise Conflict(f"order {fact.order_id} was already paid with other facts")
+                return order_view(known)
+            order, event = orders.record_paid(fact, when)
+            tx.add_order(order)
+            tx.append([event], self.clock.now())
+            return order_view(order)
+
+    def order_shipped(
+        self, order_id: str, tracking: str | None = None, *, at: Instant = None
+    ) -> dict[str, Any]:
+        """Record shipping; a cancellation still pending is closed by ``order_shipped``."""
+        when = self._at(at)
+        with self.store.transaction() as tx:
+            order = self._order(tx, order_id)
+            pending = self._open_case(tx, order, when)
+            event = orders.record_shipped(order, when, tracking)
+            if event is None:
+                return order_view(order)
+            written = [event]
+            if pending is not None and pending[0].kind is Kind.cancellation:
+                case, policy = pending
+                written.append(self.rules.take_system_action(
+                    case, order, policy, Action.order_shipped, when
+                ))
+                tx.save_case(case)
+            self._commit(tx, order, written)
+            return order_view(order)
+
+    def order_delivered(self, order_id: str, *, at: Instant = None) -> dict[str, Any]:
+        when = self._at(at)
+        with self.store.transaction() as tx:
+            order = self._order(tx, order_id)
+            event = orders.record_delivered(order, when)
+            if event is not None:
+                self._commit(tx, order, [event])
+            return order_view(order)
+
+    # -- service facts (the health score counts them) -------------------------------------
+
+    def review_posted(
+        self, order_id: str, rating: int, topic: str | None = None, *, at: Instant = None
+    ) -> None:
+        when = self._at(at)
+        with self.store.transaction() as tx:
+            order = self._order(tx, order_id)
+            tx.append([facts.review_posted(order, rating, topic, when)], self.clock.now())
+
+    def complaint_filed(self, order_id: str, *, at: Instant = None) -> None:
+        when = self._at(at)
+        with self.store.transaction() as tx:
+            order = self._order(tx, order_id)
+            tx.append([facts.complaint_filed(order, when)], self.clock.now())
+
+    def message_received(
+        self, message_id: str, shop_id: str, order_id: str | None = None, *, at: Instant = None
+    ) -> None:
+        when = self._at(at)
+        message_id = check.identifier(message_id, "message_id")
+        shop_id = check.identifier(shop_id, "shop_id")
+        with self.store.transaction() as tx:
+            order = None if order_id is None else self._order(tx, order_id)
+            known = tx.message(message_id)
+            event = facts.message_received(message_id, shop_id, order, known, when)
+            if event is not None:
+                tx.save_message({
+                    "message_id": message_id, "shop_id": shop_id, "order_id": event.order_id,
+                    "received_at": when, "replied_at": None,
+                })
+                tx.append([event], self.clock.now())
+
+    def message_replied(self, message_id: str, *, at: Instant = None) -> None:
+        when = self._at(at)
+        message_id = check.identifier(message_id, "message_id")
+        with self.store.transaction() as tx:
+            known = tx.message(message_id)
+            if known is None:
+                raise NotFound(f"no message {message_id}")
+            event = facts.message_replied(known, when)
+            if event is not None:
+                tx.save_message({**known, "replied_at": when})
+                tx.append([event], self.clock.now())
+
+    # -- cases ----------------------------------------------------------------------------
+
+    def open_case(
+        self,
+        case_id: str,
+        order_id: str,
+        kind: str,
+        actor: str,
+        reason: str,
+        *,
+        amount: str | None = None,
+        item_unused: bool | None = None,
+        evidence: list[dict[str, Any]] | None = None,
+        note: str | None = None,
+        actor_id: str | None = None,
+        at: Instant = None,
+    ) -> dict[str, Any]:
+        """Open a case; the same request again is a no-op, another one on its id a conflict."""
+        when = self._at(at)
+        request = parse_open(self.policy, dict(
+            case_id=case_id, order_id=order_id, kind=kind, actor=actor, reason=reason,
+            amount=amount, item_unused=item_unused, evidence=evidence, note=note,
+            actor_id=actor_id,
+        ))
+        with self.store.transaction() as tx:
+            known = tx.case(request.case_id)
+            if known is not None:
+                if known.request != request.fingerprint():
+                    raise Conflict(
+                        f"case {request.case_id} was already opened with other fields",
+                        case_id=request.case_id,
+                    )
+                return case_view(known)
+            order = self._order(tx, request.order_id)
+            if when < order.paid_at:
+                raise OutOfOrder(f"case {request.case_id}: {when} is before the order was paid")
+            self._open_case(tx, order, when)  # an overdue case on the order times out first
+            policy = self.policies.in_force(tx, when)
+            case, events = self.rules.open(order, policy, request, when)
+            tx.add_case(case)
+            self._commit(tx, order, events)
+            return case_view(case)
+
+    def act(
+        self,
+        case_id: str,
+        action: str,
+        actor: str,
+        *,
+        at: Instant = None,
+        actor_id: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Take ``action`` on a case as ``actor``, after any timeout already due.
+
+        A refused action writes nothing of its own, but a timeout that was due before it is
+        kept: the case really had moved, and the error names the state it moved to.
+        """
+        when = self._at(at)
+        case_id = check.identifier(case_id, "case_id")
+        wanted = Action(check.choice(action, "action", frozenset(Action.__members__)))
+        who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
+        if actor_id is not None:
+            actor_id = check.identifier(actor_id, "actor_id")
+        refusal: CommandRefused | None = None
+        with self.store.transaction() as tx:
+            case = self._case(tx, case_id)
+            if when < case.updated_at:
+                raise OutOfOrder(
+                    f"case {case_id}: {when} is before its latest transition ({case.updated_at})",
+                    case_id=case_id, state=case.state.value, action=wanted.value,
+                )
+            order = self._order(tx, case.order_id)
+            policy = self.policies.pinned(tx, case.policy_version)
+            written = self.rules.catch_up(case, order, policy, when)
+            try:
+                written.append(
+                    self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
+                )
+            except CommandRefused as refused:
+                if not written:
+                    raise
+                refusal = refused
+                case, order = self._reload_after_refusal(tx, case_id)
+                written = self.rules.catch_up(case, order, policy, when)
+            tx.save_case(case)
+            self._commit(tx, order, written)
+        if refusal is not None:
+            raise refusal
+        return self.case(case_id)
+
+    def fire_due(self, until: Instant = None, batch: int = 200) -> int:
+        """Take every timeout due at or before ``until`` (default now); how many were taken."""
+        return self.timers.fire_due(self._at(until), batch)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        """A case with its history, its deadline and the actions allowed next."""
+        with self.store.read() as tx:
+            case = self._case(tx, case_id)
+        return case_view(case, self.store.history(case_id))
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        with self.store.read() as tx:
+            return order_view(self._order(tx, order_id))
+
+    def cases(
+        self,
+        shop_id: str | None = None,
+        state: str | None = None,
+        kind: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        if state is not None:
+            check.choice(state, "state", frozenset(State.__members__))
+        if kind is not None:
+            check.choice(kind, "kind", frozenset(Kind.__members__))
+        filters = {"shop_id": shop_id, "state": state, "kind": kind}
+        return [case_view(case) for case in self.store.list_cases(filters, limit)]
+
+    def events_after(self, cursor: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with ``seq`` above ``cursor``, oldest first: the outbox a host relays."""
+        if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+            raise InvalidInput("cursor must be a whole number, 0 or more")
+        return self.store.events_after(cursor, max(1, min(limit, 10_000)))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _at(self, at: Instant) -> datetime:
+        return self.clock.now() if at is None else check.instant(at, "at")
+
+    def _order(self, tx: Transaction, order_id: str) -> Order:
+        order = tx.order(check.identifier(order_id, "order_id"))
+        if order is None:
+            raise NotFound(f"no order {order_id}")
+        return order
+
+    def _case(self, tx: Transaction, case_id: str) -> Case:
+        case = tx.case(check.identifier(case_id, "case_id"))
+        if case is None:
+            raise NotFound(f"no case {case_id}", case_id=case_id)
+        return case
+
+    def _open_case(
+        self, tx: Transaction, order: Order, at: datetime
+    ) -> tuple[Case, Policy] | None:
+        """The order's open case, after its overdue timeouts were taken; None if it has none."""
+        if order.open_case_id is None:
+            return None
+        case = self._case(tx, order.open_case_id)
+        policy = self.policies.pinned(tx, case.policy_version)
+        caught_up = self.rules.catch_up(case, order, policy, at)
+        if caught_up:
+            tx.save_case(case)
+            tx.save_order(order)
+            tx.append(caught_up, self.clock.now())
+        return None if case.is_terminal else (case, policy)
+
+    def _reload_after_refusal(self, tx: Transaction, case_id: str) -> tuple[Case, Order]:
+        case = self._case(tx, case_id)
+        return case, self._order(tx, case.order_id)
+
+    def _commit(self, tx: Transaction, order: Order, written: list[Event]) -> None:
+        tx.save_order(order)
+        tx.append(written, self.clock.now())

@@ -1,0 +1,40 @@
+"""Which policy a case follows: the one in force today, or the one it was pinned to at open.
+
+The policy in force is stored in the database under its version the first time it is used, so
+a case opened under it can be rebuilt from the database after config/ has changed: its deadlines
+never move because someone edited a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aftersale.config import policy_from_document
+from aftersale.domain.policy import Policy
+from aftersale.errors import StorageError
+from aftersale.service.ports import Transaction
+
+
+class PolicyBook:
+    def __init__(self, current: Policy, document: Mapping[str, Any]) -> None:
+        self.current = current
+        self._document = dict(document)
+        self._pinned: dict[str, Policy] = {current.version: current}
+
+    def in_force(self, tx: Transaction, at: datetime) -> Policy:
+        """The current policy, stored (if not yet) in the same transaction that pins a case."""
+        tx.save_policy(self.current.version, self._document, at)
+        return self.current
+
+    def pinned(self, tx: Transaction, version: str) -> Policy:
+        """The policy a case was opened under, rebuilt from the database when it is old."""
+        policy = self._pinned.get(version)
+        if policy is None:
+            document = tx.policy_document(version)
+            if document is None:
+                raise StorageError(f"policy version {version} is not stored in this database")
+            policy = policy_from_document(document)
+            self._pinned[version] = policy
+        return policy
