@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aftersale.adapters.db import DEFAULT_URL, make_engine, upgrade
+from aftersale.adapters.db import DEFAULT_URL, make_engine, safe_url, upgrade
 from aftersale.adapters.store import SqlStore
 from aftersale.clock import Clock, SystemClock
 from aftersale.config import policy_from_document, read_document
@@ -38,3 +38,13 @@ def connect(
     if migrate:
         upgrade(engine)
     return AfterSale(SqlStore(engine), policies, clock or SystemClock())
+
+
+def upgrade_database(url: str | None = None) -> bool:
+    """Bring the schema at ``url`` to the newest migration; True when anything was applied."""
+    return upgrade(make_engine(database_url(url)))
+
+
+def shown_url(url: str | None = None) -> str:
+    """The database URL as it may be printed: the password hidden."""
+    return safe_url(database_url(url))

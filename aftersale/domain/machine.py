@@ -8,7 +8,7 @@ the machine (transitions FAQ; issues #146 and #434). Callbacks never do I/O and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -33,7 +33,7 @@ class WorkflowMachine:
             send_event=True,
         )
         for transition in workflow.transitions:
-            conditions = []
+            conditions: list[Callable[..., bool | None]] = []
             if transition.guard is not None:
                 guard = transition.guard
                 conditions.append(

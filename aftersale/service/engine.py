@@ -7,7 +7,6 @@ raised anywhere before the commit leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -62,8 +61,13 @@ class AfterSale:
         """Record a paid order; the same facts again are a no-op, other facts a conflict."""
         when = self._at(at)
         fields = dict(
-            order_id=order_id, shop_id=shop_id, buyer_id=buyer_id, market=market,
-            currency=currency, amount=amount, dispatch_by=dispatch_by,
+            order_id=order_id,
+            shop_id=shop_id,
+            buyer_id=buyer_id,
+            market=market,
+            currency=currency,
+            amount=amount,
+            dispatch_by=dispatch_by,
         )
         fact = orders.parse_paid(self.policy, fields)
         with self.store.transaction() as tx:
@@ -91,9 +95,9 @@ class AfterSale:
             written = [event]
             if pending is not None and pending[0].kind is Kind.cancellation:
                 case, policy = pending
-                written.append(self.rules.take_system_action(
-                    case, order, policy, Action.order_shipped, when
-                ))
+                written.append(
+                    self.rules.take_system_action(case, order, policy, Action.order_shipped, when)
+                )
                 tx.save_case(case)
             self._commit(tx, order, written)
             return order_view(order)
@@ -134,10 +138,15 @@ class AfterSale:
             known = tx.message(message_id)
             event = facts.message_received(message_id, shop_id, order, known, when)
             if event is not None:
-                tx.save_message({
-                    "message_id": message_id, "shop_id": shop_id, "order_id": event.order_id,
-                    "received_at": when, "replied_at": None,
-                })
+                tx.save_message(
+                    {
+                        "message_id": message_id,
+                        "shop_id": shop_id,
+                        "order_id": event.order_id,
+                        "received_at": when,
+                        "replied_at": None,
+                    }
+                )
                 tx.append([event], self.clock.now())
 
     def message_replied(self, message_id: str, *, at: Instant = None) -> None:
@@ -171,11 +180,21 @@ class AfterSale:
     ) -> dict[str, Any]:
         """Open a case; the same request again is a no-op, another one on its id a conflict."""
         when = self._at(at)
-        request = parse_open(self.policy, dict(
-            case_id=case_id, order_id=order_id, kind=kind, actor=actor, reason=reason,
-            amount=amount, item_unused=item_unused, evidence=evidence, note=note,
-            actor_id=actor_id,
-        ))
+        request = parse_open(
+            self.policy,
+            dict(
+                case_id=case_id,
+                order_id=order_id,
+                kind=kind,
+                actor=actor,
+                reason=reason,
+                amount=amount,
+                item_unused=item_unused,
+                evidence=evidence,
+                note=note,
+                actor_id=actor_id,
+            ),
+        )
         with self.store.transaction() as tx:
             known = tx.case(request.case_id)
             if known is not None:
@@ -222,7 +241,9 @@ class AfterSale:
             if when < case.updated_at:
                 raise OutOfOrder(
                     f"case {case_id}: {when} is before its latest transition ({case.updated_at})",
-                    case_id=case_id, state=case.state.value, action=wanted.value,
+                    case_id=case_id,
+                    state=case.state.value,
+                    action=wanted.value,
                 )
             order = self._order(tx, case.order_id)
             policy = self.policies.pinned(tx, case.policy_version)

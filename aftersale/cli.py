@@ -1,0 +1,275 @@
+"""The ``aftersale`` command line. It only calls the façade, the replay and the renderers.
+
+Exit status, for every command, from one table: 0 done, 1 a command or line was refused,
+2 bad options, an unreadable file or an invalid policy, 3 the database failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+
+from aftersale import render
+from aftersale.bootstrap import URL_VARIABLE, connect, database_url, shown_url, upgrade_database
+from aftersale.errors import AfterSaleError, CommandRefused, PolicyError, StorageError
+from aftersale.replay import ReplayFileError, ReplayResult, example_names, read_scenario, replay
+from aftersale.service.engine import AfterSale
+
+EXIT_STATUS: tuple[tuple[type[AfterSaleError], int], ...] = (
+    (CommandRefused, 1),
+    (ReplayFileError, 2),
+    (PolicyError, 2),
+    (StorageError, 3),
+    (AfterSaleError, 2),
+)
+KINDS = ("cancellation", "refund_only", "return_refund")
+
+
+class _Group(click.Group):
+    """Turns every aftersale error into a one-line message and the exit status of the table."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AfterSaleError as error:
+            status = next(code for kind, code in EXIT_STATUS if isinstance(error, kind))
+            code = getattr(error, "code", type(error).__name__)
+            if ctx.meta.get("json"):
+                render.print_json({"error": {"code": code, "message": str(error)}})
+            click.echo(f"error [{code}]: {error}", err=True)
+            ctx.exit(status)
+
+
+def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["json"] = value
+    return value
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, callback=_json_flag, help="Print JSON on stdout."
+)
+db_option = click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help=f"Database URL (default: ${URL_VARIABLE} or aftersale.db).",
+)
+config_option = click.option(
+    "--config",
+    "config_dir",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help="Policy folder (default: the shipped config/).",
+)
+
+
+def _engine(db_url: str | None, config_dir: str | None = None) -> AfterSale:
+    return connect(db_url, config_dir=config_dir)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """aftersale: after-sale cases as state machines with deadlines, events and a health score."""
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--example", default=None, help="Replay a scenario shipped with aftersale.")
+@db_option
+@config_option
+@click.option("--until", default=None, help="Take deadlines up to this ISO instant at the end.")
+@json_option
+def replay_command(
+    file: str | None,
+    example: str | None,
+    db_url: str | None,
+    config_dir: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Replay a JSON Lines scenario on a virtual clock (in-memory SQLite unless --db)."""
+    if (file is None) == (example is None):
+        names = ", ".join(example_names())
+        raise click.UsageError(f"give a FILE or --example NAME (examples: {names})")
+    end = None if until is None else _instant(until, "--until")
+    result = replay(read_scenario(file, example), db_url=db_url, until=end, config_dir=config_dir)
+    _print_replay(result, as_json)
+    sys.exit(result.exit_status)
+
+
+replay_command.name = "replay"
+
+
+@cli.command()
+@db_option
+@click.option("--seed", default=7, show_default=True, help="Which month to play.")
+@json_option
+def demo(db_url: str | None, seed: int, as_json: bool) -> None:
+    """Play a month of three shops through the engine and show what happened to every case."""
+    from aftersale.demo import month_scenario
+
+    start = date(2026, 3, 1)
+    prefix = f"demo{secrets.token_hex(2)}-"
+    lines = month_scenario(seed=seed, start=start, prefix=prefix)
+    until = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=45)
+    url = database_url(db_url)
+    result = replay(lines, db_url=url, until=until)
+    if as_json:
+        render.print_json(result.as_dict())
+        return
+    render.console.print(
+        f"[bold]A month of after-sale[/] (seed {seed}): {len(lines)} facts and actions, "
+        f"{len(result.cases)} cases, {len(result.events)} events, written to "
+        f"{shown_url(url)} with ids starting {prefix}"
+    )
+    _print_replay(result, as_json=False)
+    render.console.print(
+        f"Look closer: aftersale case list --db {shown_url(url)} --shop SHOP; "
+        "aftersale case show CASE_ID"
+    )
+
+
+@cli.command()
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.option("--format", "fmt", default="mermaid", type=click.Choice(["mermaid", "svg"]))
+def diagram(kind: str | None, fmt: str) -> None:
+    """Draw a workflow (all three when no KIND) from the machine definitions."""
+    from aftersale.domain.diagram import render as draw
+    from aftersale.domain.model import Kind
+
+    for name in [kind] if kind else list(KINDS):
+        if not kind and fmt == "mermaid":
+            click.echo(f"%% {name}")
+        click.echo(draw(Kind(name), fmt))
+
+
+@cli.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command()
+@db_option
+def upgrade(db_url: str | None) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    applied = upgrade_database(db_url)
+    click.echo(f"{shown_url(db_url)}: {'upgraded' if applied else 'already up to date'}")
+
+
+@cli.group()
+def case() -> None:
+    """Look at and act on cases."""
+
+
+@case.command("show")
+@click.argument("case_id")
+@db_option
+@json_option
+def case_show(case_id: str, db_url: str | None, as_json: bool) -> None:
+    """A case with its history, deadline and the actions allowed next."""
+    view = _engine(db_url).case(case_id)
+    render.print_json(view) if as_json else render.print_case(view)
+
+
+@case.command("list")
+@click.option("--shop", default=None)
+@click.option("--state", default=None)
+@click.option("--kind", default=None, type=click.Choice(KINDS))
+@click.option("--limit", default=1000, show_default=True)
+@db_option
+@json_option
+def case_list(
+    shop: str | None,
+    state: str | None,
+    kind: str | None,
+    limit: int,
+    db_url: str | None,
+    as_json: bool,
+) -> None:
+    """Cases, filtered by shop, state and kind, ordered by case id."""
+    views = _engine(db_url).cases(shop_id=shop, state=state, kind=kind, limit=limit)
+    render.print_json(views) if as_json else render.console.print(render.case_table(views))
+
+
+@case.command("act")
+@click.argument("case_id")
+@click.argument("action")
+@click.option("--actor", required=True, type=click.Choice(["buyer", "seller", "platform"]))
+@click.option("--actor-id", default=None, help="The buyer's or shop's id, checked when given.")
+@click.option("--reject-reason", default=None)
+@click.option("--note", default=None)
+@click.option("--evidence", "evidence", multiple=True, metavar="KIND=URI", help="Repeatable.")
+@click.option("--tracking", default=None)
+@click.option("--outcome", default=None, type=click.Choice(["refund", "return", "deny"]))
+@click.option("--responsibility", default=None)
+@click.option("--at", default=None, help="ISO instant (default: now).")
+@db_option
+@json_option
+def case_act(
+    case_id: str,
+    action: str,
+    actor: str,
+    actor_id: str | None,
+    evidence: tuple[str, ...],
+    at: str | None,
+    db_url: str | None,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Take ACTION on a case as --actor, with the action's fields."""
+    if evidence:
+        fields["evidence"] = [_evidence_item(item) for item in evidence]
+    given = {key: value for key, value in fields.items() if value is not None}
+    view = _engine(db_url).act(case_id, action, actor, at=at, actor_id=actor_id, **given)
+    render.print_json(view) if as_json else render.print_case(view)
+
+
+@cli.group()
+def order() -> None:
+    """Look at orders."""
+
+
+@order.command("show")
+@click.argument("order_id")
+@db_option
+@json_option
+def order_show(order_id: str, db_url: str | None, as_json: bool) -> None:
+    """The facts the engine keeps about an order, and what is still refundable."""
+    view = _engine(db_url).order(order_id)
+    render.print_json(view) if as_json else render.print_order(view)
+
+
+def _print_replay(result: ReplayResult, as_json: bool) -> None:
+    output = result.as_dict()
+    if as_json:
+        render.print_json(output)
+        return
+    render.console.print(render.outcome_table(output["cases"], f"cases as of {output['clock']}"))
+    render.print_errors(output["errors"])
+
+
+def _instant(text: str, name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant", param_hint=name) from None
+    if value.tzinfo is None:
+        raise click.BadParameter("needs a UTC offset, e.g. 2026-03-31T00:00:00Z", param_hint=name)
+    return value
+
+
+def _evidence_item(text: str) -> dict[str, str]:
+    kind, sep, uri = text.partition("=")
+    if not sep or not kind or not uri:
+        raise click.BadParameter(f"{text!r} is not KIND=URI", param_hint="--evidence")
+    return {"kind": kind, "uri": uri}
+
+
+def main() -> None:
+    cli(prog_name="aftersale")

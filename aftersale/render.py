@@ -1,0 +1,99 @@
+"""Human output of the command line: rich tables of cases, orders and replay results."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from aftersale.domain.model import TERMINAL_STATES, Kind
+
+console = Console(highlight=False)
+
+
+def print_json(value: Any) -> None:
+    """JSON on stdout, never wrapped or coloured, so it can be piped."""
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def case_table(cases: Iterable[dict[str, Any]], title: str = "cases") -> Table:
+    table = Table(title=title)
+    for column in ("case", "order", "shop", "kind", "state", "at fault", "amount", "deadline"):
+        table.add_column(column)
+    for case in cases:
+        table.add_row(
+            case["case_id"],
+            case["order_id"],
+            case["shop_id"],
+            case["kind"],
+            case["state"],
+            case["responsibility"],
+            f"{case['amount']} {case['currency']}",
+            case["deadline_at"] or "-",
+        )
+    return table
+
+
+def print_case(case: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{case['case_id']}[/] {case['kind']} on order {case['order_id']} "
+        f"(shop {case['shop_id']}): [bold]{case['state']}[/], at fault: {case['responsibility']}, "
+        f"{case['amount']} {case['currency']}, policy {case['policy_version']}"
+    )
+    if case["deadline_at"]:
+        console.print(f"deadline {case['deadline_at']}: then {case['deadline_action']}")
+    allowed = [f"{a['action']} ({', '.join(a['actors'])})" for a in case["allowed_actions"]]
+    console.print("allowed next: " + (", ".join(allowed) or "nothing (terminal)"))
+    history = Table(title="history")
+    for column in ("at", "action", "from", "to", "actor", "at fault", "overturned"):
+        history.add_column(column)
+    for step in case.get("history", []):
+        history.add_row(
+            step["at"],
+            step["action"],
+            step["from"] or "-",
+            step["to"],
+            step["actor"] + (" (auto)" if step["auto"] else ""),
+            step["responsibility"],
+            "yes" if step["overturned"] else "",
+        )
+    console.print(history)
+
+
+def print_order(order: dict[str, Any]) -> None:
+    table = Table(title=f"order {order['order_id']}", show_header=False)
+    for key, value in order.items():
+        table.add_row(key, "-" if value is None else str(value))
+    console.print(table)
+
+
+def outcome_table(cases: Sequence[dict[str, Any]], title: str) -> Table:
+    """How many cases of each kind ended in each state."""
+    counts = Counter((case["kind"], case["state"]) for case in cases)
+    states = sorted({state for _, state in counts}, key=lambda s: (s in TERMINAL_STATES, s))
+    table = Table(title=title)
+    table.add_column("kind")
+    for state in states:
+        table.add_column(state, justify="right")
+    table.add_column("total", justify="right")
+    for kind in Kind:
+        row = [counts.get((kind.value, state), 0) for state in states]
+        if any(row):
+            table.add_row(kind.value, *(str(n) if n else "" for n in row), str(sum(row)))
+    return table
+
+
+def print_errors(errors: Sequence[dict[str, Any]]) -> None:
+    if not errors:
+        console.print("every line was applied")
+        return
+    table = Table(title=f"{len(errors)} refused line(s)")
+    for column in ("line", "code", "message"):
+        table.add_column(column)
+    for error in errors:
+        table.add_row(str(error["line"]), error["code"], error["message"])
+    console.print(table)
