@@ -33,7 +33,7 @@ class WorkflowMachine:
             send_event=True,
         )
         for transition in workflow.transitions:
-            conditions: list[Callable[..., bool | None]] = []
+            conditions: list[str | Callable[..., bool | None]] = []
             if transition.guard is not None:
                 guard = transition.guard
                 conditions.append(

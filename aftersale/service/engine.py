@@ -18,7 +18,7 @@ from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
 from aftersale.domain.requests import parse_open
-from aftersale.errors import CommandRefused, Conflict, InvalidInput, NotFound, OutOfOrder
+from aftersale.errors import Conflict, InvalidInput, NotFound, OutOfOrder
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store, Transaction
 from aftersale.service.timers import TimerSweep
@@ -86,6 +86,7 @@ class AfterSale:
     ) -> dict[str, Any]:
         """Record shipping; a cancellation still pending is closed by ``order_shipped``."""
         when = self._at(at)
+        self._take_overdue(when, order_id=order_id)
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
             pending = self._open_case(tx, order, when)
@@ -195,6 +196,7 @@ class AfterSale:
                 actor_id=actor_id,
             ),
         )
+        self._take_overdue(when, order_id=request.order_id)  # the order's open case may be over
         with self.store.transaction() as tx:
             known = tx.case(request.case_id)
             if known is not None:
@@ -207,7 +209,6 @@ class AfterSale:
             order = self._order(tx, request.order_id)
             if when < order.paid_at:
                 raise OutOfOrder(f"case {request.case_id}: {when} is before the order was paid")
-            self._open_case(tx, order, when)  # an overdue case on the order times out first
             policy = self.policies.in_force(tx, when)
             case, events = self.rules.open(order, policy, request, when)
             tx.add_case(case)
@@ -235,7 +236,7 @@ class AfterSale:
         who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
         if actor_id is not None:
             actor_id = check.identifier(actor_id, "actor_id")
-        refusal: CommandRefused | None = None
+        self._take_overdue(when, case_id=case_id)
         with self.store.transaction() as tx:
             case = self._case(tx, case_id)
             if when < case.updated_at:
@@ -246,22 +247,10 @@ class AfterSale:
                     action=wanted.value,
                 )
             order = self._order(tx, case.order_id)
-            policy = self.policies.pinned(tx, case.policy_version)
-            written = self.rules.catch_up(case, order, policy, when)
-            try:
-                written.append(
-                    self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
-                )
-            except CommandRefused as refused:
-                if not written:
-                    raise
-                refusal = refused
-                case, order = self._reload_after_refusal(tx, case_id)
-                written = self.rules.catch_up(case, order, policy, when)
+            policy = self._catch_up(tx, case, order, when)
+            event = self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
             tx.save_case(case)
-            self._commit(tx, order, written)
-        if refusal is not None:
-            raise refusal
+            self._commit(tx, order, [event])
         return self.case(case_id)
 
     def fire_due(self, until: Instant = None, batch: int = 200) -> int:
@@ -320,21 +309,38 @@ class AfterSale:
     def _open_case(
         self, tx: Transaction, order: Order, at: datetime
     ) -> tuple[Case, Policy] | None:
-        """The order's open case, after its overdue timeouts were taken; None if it has none."""
+        """The order's open case, after its overdue timeouts; None if it has none (left)."""
         if order.open_case_id is None:
             return None
         case = self._case(tx, order.open_case_id)
+        policy = self._catch_up(tx, case, order, at)
+        return None if case.is_terminal else (case, policy)
+
+    def _catch_up(self, tx: Transaction, case: Case, order: Order, at: datetime) -> Policy:
+        """Write the timeouts of ``case`` due at or before ``at``; the case's pinned policy."""
         policy = self.policies.pinned(tx, case.policy_version)
         caught_up = self.rules.catch_up(case, order, policy, at)
         if caught_up:
             tx.save_case(case)
-            tx.save_order(order)
-            tx.append(caught_up, self.clock.now())
-        return None if case.is_terminal else (case, policy)
+            self._commit(tx, order, caught_up)
+        return policy
 
-    def _reload_after_refusal(self, tx: Transaction, case_id: str) -> tuple[Case, Order]:
-        case = self._case(tx, case_id)
-        return case, self._order(tx, case.order_id)
+    def _take_overdue(
+        self, at: datetime, *, case_id: str | None = None, order_id: str | None = None
+    ) -> None:
+        """Take the overdue timeouts of a case, or of an order's open case, and commit them.
+
+        They get a transaction of their own so they stand even when the command that follows
+        is refused: the case really had moved, and the refusal names the state it moved to.
+        """
+        with self.store.transaction() as tx:
+            if case_id is None:
+                order = tx.order(check.identifier(order_id, "order_id"))
+                case_id = None if order is None else order.open_case_id
+            case = None if case_id is None else tx.case(case_id)
+            if case is None or case.deadline_at is None or case.deadline_at > at:
+                return
+            self._catch_up(tx, case, self._order(tx, case.order_id), at)
 
     def _commit(self, tx: Transaction, order: Order, written: list[Event]) -> None:
         tx.save_order(order)

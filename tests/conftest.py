@@ -1,0 +1,87 @@
+"""Shared fixtures: databases (SQLite files and a real PostgreSQL) and engines on a virtual clock.
+
+PostgreSQL tests use ``AFTERSALE_TEST_PG_URL``. When it is unset they are skipped and say why;
+when it is set and the server cannot be reached they fail, so CI can never skip them silently.
+Each PostgreSQL test gets a schema of its own, so tests can run in parallel on one database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+import aftersale
+from aftersale import AfterSale, VirtualClock
+
+PG_VARIABLE = "AFTERSALE_TEST_PG_URL"
+MONDAY_9AM = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _pg_base_url() -> str:
+    url = os.environ.get(PG_VARIABLE)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {PG_VARIABLE}=postgresql://user@host:port/db")
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = _pg_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base)
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sqlalchemy.exc.OperationalError as error:
+        admin.dispose()
+        pytest.fail(f"{PG_VARIABLE} is set but PostgreSQL is unreachable: {error.orig}")
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'aftersale.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Every storage test runs over an SQLite file and a real PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(MONDAY_9AM)
+
+
+EngineFactory = Callable[..., AfterSale]
+
+
+@pytest.fixture
+def make_engine(clock: VirtualClock) -> EngineFactory:
+    """Engines over a URL (default: a private in-memory SQLite), sharing the test's clock."""
+
+    def build(url: str = "sqlite://", **options: object) -> AfterSale:
+        return aftersale.connect(url, clock=options.pop("clock", clock), **options)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
+def engine(make_engine: EngineFactory) -> AfterSale:
+    return make_engine()

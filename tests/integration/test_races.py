@@ -1,0 +1,107 @@
+"""Concurrent writers on one case: exactly one wins, the loser is refused and writes nothing.
+
+Each contender has its own engine (its own connection pool), as separate processes would, and
+they start together at a barrier. Runs on an SQLite file and on a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import aftersale
+from aftersale import CommandRefused, VirtualClock
+from tests.conftest import MONDAY_9AM
+
+ROUNDS = 12
+SHIPPED = MONDAY_9AM + timedelta(days=1)
+
+
+def _race(*contenders: Callable[[], Any]) -> list[Any]:
+    """Run the contenders at once; each result is its return value or the error it raised."""
+    barrier = threading.Barrier(len(contenders))
+    results: list[Any] = [None] * len(contenders)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = contenders[index]()
+        except CommandRefused as refused:
+            results[index] = refused
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(contenders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def _open_cases(engine: aftersale.AfterSale) -> list[tuple[str, datetime]]:
+    opened = []
+    for number in range(ROUNDS):
+        order_id = f"US-{200 + number}"
+        engine.order_paid(
+            order_id, "shop-lumen-audio", "buyer-ada", "US", "USD", "40.00", at=MONDAY_9AM
+        )
+        engine.order_shipped(order_id, at=SHIPPED)
+        view = engine.open_case(
+            f"RF-{number}",
+            order_id,
+            "refund_only",
+            "buyer",
+            "not_received",
+            at=SHIPPED + timedelta(minutes=number),
+        )
+        opened.append((view["case_id"], datetime.fromisoformat(view["deadline_at"])))
+    return opened
+
+
+def test_a_seller_approval_racing_its_own_timeout_has_exactly_one_winner(
+    db_url: str, clock: VirtualClock
+) -> None:
+    setup = aftersale.connect(db_url, clock=clock)
+    seller = aftersale.connect(db_url, clock=clock, migrate=False)
+    daemon = aftersale.connect(db_url, clock=clock, migrate=False)
+    for case_id, deadline in _open_cases(setup):
+        approve_at = deadline - timedelta(milliseconds=1)
+        seller_result, fired = _race(
+            lambda c=case_id, a=approve_at: seller.act(c, "approve", "seller", at=a),
+            lambda d=deadline: daemon.fire_due(d),
+        )
+        actions = [step["action"] for step in setup.case(case_id)["history"]]
+        assert actions in (["open", "approve"], ["open", "review_timeout"]), actions
+        if actions[-1] == "approve":
+            assert isinstance(seller_result, dict) and fired == 0
+        else:
+            assert isinstance(seller_result, CommandRefused), seller_result
+            assert seller_result.code in ("conflict", "not_allowed", "out_of_order")
+    events = setup.events_after(0)
+    assert len({(e["case_id"], e["action"]) for e in events if e["case_id"]}) == len(
+        [e for e in events if e["case_id"]]
+    )
+
+
+def test_two_seller_clicks_at_once_approve_and_reject_only_one_lands(
+    db_url: str, clock: VirtualClock
+) -> None:
+    setup = aftersale.connect(db_url, clock=clock)
+    first = aftersale.connect(db_url, clock=clock, migrate=False)
+    second = aftersale.connect(db_url, clock=clock, migrate=False)
+    for case_id, deadline in _open_cases(setup):
+        at = deadline - timedelta(hours=1)
+        results = _race(
+            lambda c=case_id: first.act(c, "approve", "seller", at=at),
+            lambda c=case_id: second.act(
+                c, "reject", "seller", at=at, reject_reason="delivered_per_carrier"
+            ),
+        )
+        winners = [r for r in results if isinstance(r, dict)]
+        losers = [r for r in results if isinstance(r, CommandRefused)]
+        assert len(winners) == 1 and len(losers) == 1, results
+        assert losers[0].code in ("conflict", "not_allowed")
+        history = setup.case(case_id)["history"]
+        assert len(history) == 2
+        assert history[-1]["to"] == winners[0]["state"]

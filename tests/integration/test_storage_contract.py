@@ -1,0 +1,208 @@
+"""One contract, every backend: the same storage behaviour on an SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import aftersale
+from aftersale import Conflict, VirtualClock
+from aftersale.adapters.db import make_engine as build_engine
+from aftersale.adapters.store import SqlStore
+from aftersale.config import default_config_dir
+from tests.conftest import MONDAY_9AM, EngineFactory
+
+PAID = MONDAY_9AM
+SHIPPED = PAID + timedelta(days=1)
+
+
+def _paid_and_shipped(engine: aftersale.AfterSale, order_id: str = "US-100231") -> None:
+    engine.order_paid(order_id, "shop-lumen-audio", "buyer-ada", "US", "USD", "59.90", at=PAID)
+    engine.order_shipped(order_id, "1Z999AA10123456784", at=SHIPPED)
+
+
+def test_an_order_reads_back_with_exact_money_and_utc_instants(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    eastern = datetime(2026, 3, 1, 23, 0, tzinfo=ZoneInfo("America/New_York"))
+    engine.order_paid("US-7", "shop-lumen-audio", "buyer-ada", "US", "USD", "1234.50", at=eastern)
+    order = engine.order("US-7")
+    assert order["amount"] == "1234.50"
+    assert order["paid_at"] == "2026-03-02T04:00:00Z"
+
+
+def test_opening_writes_case_deadline_and_event_together(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    _paid_and_shipped(engine)
+    before = len(engine.events_after(0))
+    view = engine.open_case(
+        "RF-1", "US-100231", "refund_only", "buyer", "not_received", at=SHIPPED + timedelta(days=3)
+    )
+    assert view["state"] == "pending_review"
+    assert view["deadline_at"] == "2026-03-08T09:00:00Z"
+    new = engine.events_after(0)[before:]
+    assert [e["action"] for e in new] == ["open"]
+    assert new[0]["deadline_at"] == view["deadline_at"]
+    assert new[0]["policy_version"] == view["policy_version"]
+
+
+def test_the_same_open_twice_is_a_no_op_and_other_fields_are_a_conflict(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    _paid_and_shipped(engine)
+    at = SHIPPED + timedelta(hours=5)
+    engine.open_case("RF-1", "US-100231", "refund_only", "buyer", "not_received", at=at)
+    count = len(engine.events_after(0))
+    again = engine.open_case(
+        "RF-1", "US-100231", "refund_only", "buyer", "not_received", at=at + timedelta(hours=1)
+    )
+    assert again["state"] == "pending_review"
+    with pytest.raises(Conflict):
+        engine.open_case("RF-1", "US-100231", "refund_only", "buyer", "damaged", at=at)
+    assert len(engine.events_after(0)) == count
+
+
+def test_of_two_writers_on_one_case_exactly_one_wins_and_the_loser_writes_nothing(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    _paid_and_shipped(engine)
+    engine.open_case("RF-1", "US-100231", "refund_only", "buyer", "not_received", at=SHIPPED)
+    store = engine.store
+    assert isinstance(store, SqlStore)
+    events_before = len(engine.events_after(0))
+    with store.transaction() as first:
+        winner = first.case("RF-1")
+        assert winner is not None
+    with store.transaction() as second:
+        loser = second.case("RF-1")
+        assert loser is not None
+    with store.transaction() as tx:
+        winner.reason = "damaged"
+        tx.save_case(winner)
+    with pytest.raises(Conflict), store.transaction() as tx:
+        tx.append([], PAID)
+        loser.reason = "wrong_item"
+        tx.save_case(loser)
+    assert engine.case("RF-1")["reason"] == "damaged"
+    assert len(engine.events_after(0)) == events_before
+
+
+def test_events_after_a_cursor_are_in_seq_order_and_pages_do_not_overlap(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    for number in range(5):
+        _paid_and_shipped(engine, f"US-{number}")
+    first = engine.events_after(0, limit=4)
+    rest = engine.events_after(first[-1]["seq"], limit=100)
+    seqs = [e["seq"] for e in first + rest]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 10
+    assert len({e["event_id"] for e in first + rest}) == 10
+
+
+def test_due_deadlines_fire_in_deadline_order_each_at_its_own_instant(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    for number, hours in enumerate([5, 1, 3]):
+        order_id = f"US-{number}"
+        _paid_and_shipped(engine, order_id)
+        engine.open_case(
+            f"RF-{number}",
+            order_id,
+            "refund_only",
+            "buyer",
+            "not_received",
+            at=SHIPPED + timedelta(hours=hours),
+        )
+    fired = engine.fire_due(SHIPPED + timedelta(days=10), batch=1)
+    assert fired == 3
+    timeouts = [e for e in engine.events_after(0) if e.get("action") == "review_timeout"]
+    assert [e["case_id"] for e in timeouts] == ["RF-1", "RF-2", "RF-0"]
+    assert [e["at"] for e in timeouts] == [
+        "2026-03-05T10:00:00Z",
+        "2026-03-05T12:00:00Z",
+        "2026-03-05T14:00:00Z",
+    ]
+    assert engine.fire_due(SHIPPED + timedelta(days=30)) == 0
+
+
+def test_a_case_keeps_the_policy_it_was_opened_under_when_config_changes(
+    db_url: str, tmp_path: Path, clock: VirtualClock
+) -> None:
+    engine = aftersale.connect(db_url, clock=clock)
+    engine.order_paid("US-1", "shop-lumen-audio", "buyer-ada", "US", "USD", "59.90", at=PAID)
+    engine.order_shipped("US-1", at=SHIPPED)
+    engine.order_delivered("US-1", at=SHIPPED + timedelta(days=1))
+    opened = engine.open_case(
+        "RR-1", "US-1", "return_refund", "buyer", "damaged", at=SHIPPED + timedelta(days=2)
+    )
+    config = tmp_path / "config"
+    shutil.copytree(default_config_dir(), config)
+    timers = config / "timers.toml"
+    timers.write_text(
+        timers.read_text().replace(
+            'awaiting_return_shipment = "5d"', 'awaiting_return_shipment = "9d"'
+        )
+    )
+    changed = aftersale.connect(db_url, config_dir=config, clock=clock)
+    assert changed.policy.version != opened["policy_version"]
+    moved = changed.act("RR-1", "approve", "seller", at=SHIPPED + timedelta(days=3))
+    assert moved["policy_version"] == opened["policy_version"]
+    assert moved["deadline_at"] == "2026-03-11T09:00:00Z"  # 5 days, not the new 9
+
+
+def test_a_failing_timeout_is_quarantined_and_the_others_still_fire(
+    db_url: str, make_engine: EngineFactory
+) -> None:
+    engine = make_engine(db_url)
+    for number in range(2):
+        _paid_and_shipped(engine, f"US-{number}")
+        engine.open_case(
+            f"RF-{number}",
+            f"US-{number}",
+            "refund_only",
+            "buyer",
+            "not_received",
+            at=SHIPPED + timedelta(hours=number),
+        )
+    store = engine.store
+    assert isinstance(store, SqlStore)
+    from aftersale.adapters.schema import cases
+
+    with store.engine.begin() as connection:  # bad data: a timeout the workflow does not know
+        connection.execute(
+            cases.update().where(cases.c.case_id == "RF-0").values(deadline_action="pod_timeout")
+        )
+    assert engine.fire_due(SHIPPED + timedelta(days=5)) == 1
+    assert engine.case("RF-1")["state"] == "refunded"
+    assert engine.case("RF-0")["state"] == "pending_review"
+    assert engine.fire_due(SHIPPED + timedelta(days=6)) == 0
+    assert store.next_deadline() is None
+
+
+def test_schema_migrations_are_idempotent(db_url: str) -> None:
+    from aftersale.adapters.db import current_revision, head_revision, upgrade
+
+    engine = build_engine(db_url)
+    assert upgrade(engine) is True
+    assert upgrade(engine) is False
+    assert current_revision(engine) == head_revision()
+
+
+def test_money_is_stored_as_exact_decimals(db_url: str, make_engine: EngineFactory) -> None:
+    engine = make_engine(db_url)
+    engine.order_paid("US-9", "shop-lumen-audio", "buyer-ada", "US", "USD", "0.10", at=PAID)
+    engine.order_paid("US-8", "shop-lumen-audio", "buyer-ada", "US", "USD", "0.20", at=PAID)
+    total = sum(Decimal(engine.order(o)["amount"]) for o in ("US-9", "US-8"))
+    assert total == Decimal("0.30")
