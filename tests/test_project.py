@@ -1,0 +1,83 @@
+"""The shape of the project: who may import whom, CI running the README's command, lint."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "aftersale"
+FOREIGN_IO = ("sqlalchemy", "alembic", "apscheduler", "click", "rich", "psycopg")
+
+# package prefix -> modules of ours it must not import
+FORBIDDEN = {
+    "aftersale.domain": ("aftersale.service", "aftersale.adapters", "aftersale.cli",
+                         "aftersale.config", "aftersale.bootstrap", "aftersale.replay"),
+    "aftersale.service": ("aftersale.adapters", "aftersale.cli", "aftersale.bootstrap"),
+    "aftersale.adapters": ("aftersale.service.engine", "aftersale.cli", "aftersale.replay"),
+    "aftersale.cli": ("aftersale.adapters",),
+    "aftersale.daemon": ("aftersale.adapters",),
+}
+TRANSITIONS_IMPORTERS = {"aftersale.domain.machine", "aftersale.domain.diagram"}
+
+
+def _modules() -> dict[str, set[str]]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module)
+        found[name] = imported
+    return found
+
+
+def test_the_domain_does_no_io_and_layers_import_only_downwards() -> None:
+    problems = []
+    for module, imported in _modules().items():
+        for prefix, banned in FORBIDDEN.items():
+            if module.startswith(prefix):
+                problems += [f"{module} imports {i}" for i in imported if i.startswith(banned)]
+        if module.startswith(("aftersale.domain", "aftersale.service")):
+            problems += [
+                f"{module} imports {i}" for i in imported if i.split(".")[0] in FOREIGN_IO
+            ]
+        if module not in TRANSITIONS_IMPORTERS:
+            problems += [f"{module} imports {i}" for i in imported if i.startswith("transitions")]
+    assert problems == []
+
+
+def test_ci_runs_exactly_the_test_command_of_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = ci.strip().splitlines()[-1]
+    assert command.startswith("python -m pip install")
+    assert command in readme.split("## ")[0], "the README's first section must give it"
+
+
+@pytest.mark.parametrize(
+    "tool", [["ruff", "check", "aftersale", "tests"], ["mypy"]], ids=["ruff", "mypy-strict"]
+)
+def test_the_package_is_lint_and_type_clean(tool: list[str]) -> None:
+    if shutil.which(tool[0]) is None and not (Path(sys.executable).parent / tool[0]).exists():
+        pytest.skip(f"{tool[0]} is not installed (pip install -e '.[test]' brings it)")
+    result = subprocess.run(
+        [sys.executable, "-m", *tool], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
