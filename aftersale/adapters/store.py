@@ -12,11 +12,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from aftersale.adapters.db import translate_errors
 from aftersale.adapters.schema import cases, events, messages, orders, policies
@@ -40,9 +52,7 @@ class SqlTransaction:
     # -- orders -----------------------------------------------------------------------------
 
     def order(self, order_id: str) -> Order | None:
-        row = self.connection.execute(
-            select(orders).where(orders.c.order_id == order_id)
-        ).first()
+        row = self.connection.execute(select(orders).where(orders.c.order_id == order_id)).first()
         return None if row is None else _order(row)
 
     def orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
@@ -56,14 +66,17 @@ class SqlTransaction:
         order.version = 1
 
     def save_order(self, order: Order) -> None:
-        result = self.connection.execute(
-            update(orders)
-            .where(orders.c.order_id == order.order_id, orders.c.version == order.version)
-            .values(**_order_values(order), version=order.version + 1)
-        )
-        if result.rowcount != 1:
-            raise Conflict(f"order {order.order_id} was changed by another writer; try again")
-        order.version += 1
+        self.save_orders([order])
+
+    def save_orders(self, changed: Sequence[Order]) -> None:
+        """Compare-and-set every order on its version, in one round trip."""
+        rows = [_versioned(_order_values(o), o.order_id, o.version) for o in changed]
+        if rows and self.connection.execute(_update(orders, "order_id"), rows).rowcount != len(
+            rows
+        ):
+            raise Conflict("an order was changed by another writer; try again")
+        for order in changed:
+            order.version += 1
 
     # -- cases ------------------------------------------------------------------------------
 
@@ -76,18 +89,22 @@ class SqlTransaction:
         case.version = 1
 
     def save_case(self, case: Case) -> None:
-        result = self.connection.execute(
-            update(cases)
-            .where(cases.c.case_id == case.case_id, cases.c.version == case.version)
-            .values(**_case_values(case), version=case.version + 1)
-        )
-        if result.rowcount != 1:
+        self.save_cases([case])
+
+    def save_cases(self, changed: Sequence[Case]) -> None:
+        """Compare-and-set every case on its version, in one round trip."""
+        rows = [_versioned(_case_values(c), c.case_id, c.version) for c in changed]
+        if rows and self.connection.execute(_update(cases, "case_id"), rows).rowcount != len(rows):
+            first = changed[0]
             raise Conflict(
-                f"case {case.case_id} was changed by another writer; try again",
-                case_id=case.case_id,
-                state=case.state.value,
+                f"case {first.case_id} was changed by another writer; try again"
+                if len(changed) == 1
+                else "a case was changed by another writer; try again",
+                case_id=first.case_id if len(changed) == 1 else None,
+                state=first.state.value if len(changed) == 1 else None,
             )
-        case.version += 1
+        for case in changed:
+            case.version += 1
 
     def claim_due(self, until: datetime, limit: int) -> list[Case]:
         query = (
@@ -96,8 +113,10 @@ class SqlTransaction:
             .order_by(cases.c.deadline_at, cases.c.case_id)
             .limit(limit)
         )
-        if self.postgres:
-            query = query.with_for_update(skip_locked=True)
+        if self.postgres:  # lock the case and its order; rows another daemon holds are skipped
+            query = query.join(orders, orders.c.order_id == cases.c.order_id).with_for_update(
+                skip_locked=True, of=[cases, orders]
+            )
         return [_case(row) for row in self.connection.execute(query)]
 
     def quarantine(self, case_id: str, at: datetime, error: str) -> None:
@@ -209,6 +228,25 @@ class SqlStore:
     def count_events(self) -> int:
         with translate_errors(self.engine), self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+@cache
+def _update(table: Table, key: str) -> Update:
+    """``UPDATE table SET ... WHERE key = :k AND version = :expected``, for executemany."""
+    columns = [
+        c.name for c in table.columns if c.name not in ("quarantined_at", "quarantine_error")
+    ]
+    return (
+        update(table)
+        .where(table.c[key] == bindparam("k"), table.c.version == bindparam("expected"))
+        .values({name: bindparam(f"v_{name}") for name in columns if name != key})
+    )
+
+
+def _versioned(values: dict[str, Any], key: str, version: int) -> dict[str, Any]:
+    row = {f"v_{name}": value for name, value in values.items()}
+    row.update(k=key, expected=version, v_version=version + 1)
+    return row
 
 
 def event_dict(row: Row[Any]) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """Taking due timeouts, exactly once, in deadline order, each at its own deadline instant.
 
 A sweep claims a batch of due cases (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several
-daemons share the work; one writer at a time on SQLite) and takes one timeout per case. When a
-timeout starts a new deadline that comes before the next claimed one, the batch is cut there and
-claimed again, so deadlines are always taken in (deadline, case_id) order and a case's history
-is the same whether the sweep runs every second or once a week.
+daemons share the work; one writer at a time on SQLite), takes their timeouts in memory in
+(deadline, case_id) order, chained deadlines included, and writes cases, orders and events in
+a few bulk statements. A case's history is the same whether the sweep runs every second or
+once a week: each timeout takes effect at its own deadline.
 
 A case whose timeout fails is quarantined with its error (no poison pill): later sweeps skip it
 until an operator retries it, and the other cases go on.
@@ -12,13 +12,14 @@ until an operator retries it, and the other cases go on.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from datetime import datetime
 
 from aftersale.clock import Clock
 from aftersale.domain.cases import CaseRules
-from aftersale.domain.model import Case
-from aftersale.errors import StorageError
+from aftersale.domain.events import Event
+from aftersale.domain.model import Case, Order
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store, Transaction
 
@@ -36,50 +37,71 @@ class TimerSweep:
         """Take every timeout due at or before ``until``; how many were taken."""
         fired = 0
         while True:
-            taken, more = self._batch(until, max(1, batch))
+            taken, claimed = self._batch(until, max(1, batch))
             fired += taken
-            if not more:
+            if not claimed:
                 return fired
 
-    def _batch(self, until: datetime, size: int) -> tuple[int, bool]:
+    def _batch(self, until: datetime, size: int) -> tuple[int, int]:
+        """Claim up to ``size`` due cases and time them out in memory; write it all at once.
+
+        Claimed cases come in (deadline, case_id) order and every unclaimed due case sorts
+        after the last one claimed, so a deadline a timeout starts is taken in this batch when
+        it sorts before that last one, and left for the next batch otherwise.
+        """
         with self.store.transaction() as tx:
             claimed = tx.claim_due(until, size)
             if not claimed:
-                return 0, False
-            taken = 0
-            for position, case in enumerate(claimed):
-                if self._take(tx, case):
-                    taken += 1
-                after = claimed[position + 1] if position + 1 < len(claimed) else None
-                if _chained_first(case, after, until):
-                    break
-            return taken, True
+                return 0, 0
+            by_order = tx.orders(sorted({case.order_id for case in claimed}))
+            horizon = _key(claimed[-1])
+            queue = [(_key(case), index) for index, case in enumerate(claimed)]
+            heapq.heapify(queue)
+            events: list[Event] = []
+            moved: dict[str, Case] = {}
+            changed_orders: dict[str, Order] = {}
+            while queue:
+                _, index = heapq.heappop(queue)
+                case = claimed[index]
+                order = by_order.get(case.order_id)
+                try:
+                    before = _money(order)
+                    events.append(self._time_out(tx, case, order))
+                except Exception as error:  # a bug or bad data: set this case aside, go on
+                    self._quarantine(tx, case, error)
+                    moved.pop(case.case_id, None)
+                    changed_orders.pop(case.order_id, None)
+                    events = [event for event in events if event.case_id != case.case_id]
+                    continue
+                moved[case.case_id] = case
+                if order is not None and _money(order) != before:
+                    changed_orders[order.order_id] = order
+                chained = case.deadline_at is not None and case.deadline_at <= until
+                if chained and _key(case) <= horizon:
+                    heapq.heappush(queue, (_key(case), index))
+            tx.save_cases(list(moved.values()))
+            tx.save_orders(list(changed_orders.values()))
+            tx.append(events, self.clock.now())
+            return len(events), len(claimed)
 
-    def _take(self, tx: Transaction, case: Case) -> bool:
-        order = tx.order(case.order_id)
-        try:
-            with tx.savepoint():
-                if order is None:
-                    raise LookupError(f"order {case.order_id} of case {case.case_id} is missing")
-                policy = self.policies.pinned(tx, case.policy_version)
-                event = self.rules.time_out(case, order, policy)
-                tx.save_case(case)
-                tx.save_order(order)
-                tx.append([event], self.clock.now())
-        except StorageError:
-            raise
-        except Exception as error:  # a bug or bad data: set this case aside, keep going
-            log.exception("timeout of case %s failed; quarantined", case.case_id)
-            tx.quarantine(case.case_id, self.clock.now(), f"{type(error).__name__}: {error}")
-            case.deadline_at = None
-            return False
-        return True
+    def _time_out(self, tx: Transaction, case: Case, order: Order | None) -> Event:
+        if order is None:
+            raise LookupError(f"order {case.order_id} of case {case.case_id} is missing")
+        policy = self.policies.pinned(tx, case.policy_version)
+        return self.rules.time_out(case, order, policy)
+
+    def _quarantine(self, tx: Transaction, case: Case, error: Exception) -> None:
+        log.error("timeout of case %s failed, quarantined: %r", case.case_id, error)
+        tx.quarantine(case.case_id, self.clock.now(), f"{type(error).__name__}: {error}")
 
 
-def _chained_first(case: Case, after: Case | None, until: datetime) -> bool:
-    """True when the deadline ``case`` just started must be taken before ``after``."""
-    if case.deadline_at is None or case.deadline_at > until:
-        return False
-    if after is None or after.deadline_at is None:
-        return True
-    return (case.deadline_at, case.case_id) < (after.deadline_at, after.case_id)
+def _key(case: Case) -> tuple[datetime, str]:
+    assert case.deadline_at is not None
+    return case.deadline_at, case.case_id
+
+
+def _money(order: Order | None) -> tuple[object, ...]:
+    """What a timeout can change on an order."""
+    if order is None:
+        return ()
+    return order.open_case_id, order.refunded_total, order.cancelled_at
