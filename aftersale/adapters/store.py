@@ -230,21 +230,44 @@ class SqlStore:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
 
 
+# What a command can change after a row is inserted; everything else is written once.
+MUTABLE = {
+    "cases": (
+        "state",
+        "responsibility",
+        "updated_at",
+        "deadline_at",
+        "deadline_action",
+        "rejected_by_seller",
+        "return_shipped",
+    ),
+    "orders": (
+        "shipped_at",
+        "delivered_at",
+        "cancelled_at",
+        "tracking",
+        "refunded_total",
+        "open_case_id",
+    ),
+}
+
+
+MUTABLE_COLUMNS = frozenset(MUTABLE["cases"] + MUTABLE["orders"])
+
+
 @cache
 def _update(table: Table, key: str) -> Update:
-    """``UPDATE table SET ... WHERE key = :k AND version = :expected``, for executemany."""
-    columns = [
-        c.name for c in table.columns if c.name not in ("quarantined_at", "quarantine_error")
-    ]
+    """``UPDATE table SET <mutable> WHERE key = :k AND version = :expected``, for executemany."""
+    columns = (*MUTABLE[table.name], "version")
     return (
         update(table)
         .where(table.c[key] == bindparam("k"), table.c.version == bindparam("expected"))
-        .values({name: bindparam(f"v_{name}") for name in columns if name != key})
+        .values({name: bindparam(f"v_{name}") for name in columns})
     )
 
 
 def _versioned(values: dict[str, Any], key: str, version: int) -> dict[str, Any]:
-    row = {f"v_{name}": value for name, value in values.items()}
+    row = {f"v_{name}": value for name, value in values.items() if name in MUTABLE_COLUMNS}
     row.update(k=key, expected=version, v_version=version + 1)
     return row
 

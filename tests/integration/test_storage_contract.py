@@ -15,6 +15,7 @@ from aftersale import Conflict, VirtualClock
 from aftersale.adapters.db import make_engine as build_engine
 from aftersale.adapters.store import SqlStore
 from aftersale.config import default_config_dir
+from aftersale.domain.model import Responsibility
 from tests.conftest import MONDAY_9AM, EngineFactory
 
 PAID = MONDAY_9AM
@@ -87,13 +88,13 @@ def test_of_two_writers_on_one_case_exactly_one_wins_and_the_loser_writes_nothin
         loser = second.case("RF-1")
         assert loser is not None
     with store.transaction() as tx:
-        winner.reason = "damaged"
+        winner.responsibility = Responsibility.seller
         tx.save_case(winner)
     with pytest.raises(Conflict), store.transaction() as tx:
         tx.append([], PAID)
-        loser.reason = "wrong_item"
+        loser.responsibility = Responsibility.buyer
         tx.save_case(loser)
-    assert engine.case("RF-1")["reason"] == "damaged"
+    assert engine.case("RF-1")["responsibility"] == "seller"
     assert len(engine.events_after(0)) == events_before
 
 
