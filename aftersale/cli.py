@@ -197,6 +197,15 @@ def case_list(
     render.print_json(views) if as_json else render.console.print(render.case_table(views))
 
 
+@case.command("retry")
+@click.argument("case_id")
+@db_option
+def case_retry(case_id: str, db_url: str | None) -> None:
+    """Put a quarantined case back in the sweep."""
+    released = _engine(db_url).retry_case(case_id)
+    click.echo(f"{case_id}: {'back in the sweep' if released else 'was not quarantined'}")
+
+
 @case.command("act")
 @click.argument("case_id")
 @click.argument("action")
@@ -228,6 +237,56 @@ def case_act(
     given = {key: value for key, value in fields.items() if value is not None}
     view = _engine(db_url).act(case_id, action, actor, at=at, actor_id=actor_id, **given)
     render.print_json(view) if as_json else render.print_case(view)
+
+
+@cli.command()
+@db_option
+@config_option
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between sweeps.")
+@click.option("--batch", default=500, show_default=True, help="Deadlines claimed at a time.")
+@click.option(
+    "--remind-before",
+    default="12h",
+    show_default=True,
+    help="deadline.approaching this long before a seller deadline ('0' for none).",
+)
+@click.option("--once", is_flag=True, help="One full sweep, then exit (for cron and tests).")
+def daemon(
+    db_url: str | None,
+    config_dir: str | None,
+    interval: float,
+    batch: int,
+    remind_before: str,
+    once: bool,
+) -> None:
+    """Fire every due deadline exactly once; run as many as you like on PostgreSQL."""
+    from aftersale.daemon import Daemon, DaemonOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if interval <= 0 or batch <= 0:
+        raise click.BadParameter("--interval and --batch must be positive")
+    options = DaemonOptions(interval, batch, _duration(remind_before, "--remind-before"))
+    runner = Daemon(connect(db_url, config_dir=config_dir, migrate=False), options)
+    runner.run_once() if once else runner.run()
+
+
+@cli.command()
+@db_option
+@json_option
+def status(db_url: str | None, as_json: bool) -> None:
+    """The timers' backlog: overdue deadlines, oldest lag, next deadline, quarantined cases."""
+    backlog = _engine(db_url).status()
+    if as_json:
+        render.print_json(backlog)
+        return
+    render.console.print(
+        f"overdue: {backlog['overdue']} (oldest {backlog['oldest_lag_seconds']:.1f} s late); "
+        f"next deadline: {backlog['next_deadline_at'] or '-'}; "
+        f"quarantined: {len(backlog['quarantined'])}"
+    )
+    for case in backlog["quarantined"]:
+        render.console.print(f"  {case['case_id']} since {case['at']}: {case['error']}")
 
 
 @cli.group()
@@ -262,6 +321,18 @@ def _instant(text: str, name: str) -> datetime:
     if value.tzinfo is None:
         raise click.BadParameter("needs a UTC offset, e.g. 2026-03-31T00:00:00Z", param_hint=name)
     return value
+
+
+def _duration(text: str, name: str) -> timedelta | None:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text.strip() == "0":
+        return None
+    try:
+        return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    except (KeyError, ValueError, IndexError):
+        raise click.BadParameter(
+            f"{text!r} is not a duration like 90s, 30m, 12h", param_hint=name
+        ) from None
 
 
 def _evidence_item(text: str) -> dict[str, str]:

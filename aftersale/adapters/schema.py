@@ -94,6 +94,8 @@ cases = Table(
     Column("version", Integer, nullable=False),
     Column("quarantined_at", UTCDateTime()),
     Column("quarantine_error", Text),
+    # the deadline a deadline.approaching reminder was sent for (one reminder per deadline)
+    Column("reminded_for", UTCDateTime()),
     Index("ix_cases_shop_state", "shop_id", "state"),
     Index("ix_cases_deadline", "deadline_at", "case_id"),
 )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -126,6 +127,35 @@ class SqlTransaction:
             .values(quarantined_at=at, quarantine_error=error[:2000])
         )
 
+    def claim_reminders(
+        self, now: datetime, until: datetime, states: Sequence[str], limit: int
+    ) -> list[Case]:
+        """Cases in ``states`` whose deadline falls in (now, until] and was not yet reminded."""
+        query = (
+            select(cases)
+            .where(
+                cases.c.deadline_at > now,
+                cases.c.deadline_at <= until,
+                cases.c.state.in_(states),
+                cases.c.quarantined_at.is_(None),
+                or_(cases.c.reminded_for.is_(None), cases.c.reminded_for != cases.c.deadline_at),
+            )
+            .order_by(cases.c.deadline_at, cases.c.case_id)
+            .limit(limit)
+        )
+        if self.postgres:
+            query = query.with_for_update(skip_locked=True)
+        return [_case(row) for row in self.connection.execute(query)]
+
+    def mark_reminded(self, reminded: Sequence[Case]) -> None:
+        if reminded:
+            self.connection.execute(
+                update(cases)
+                .where(cases.c.case_id == bindparam("k"))
+                .values(reminded_for=bindparam("deadline")),
+                [{"k": case.case_id, "deadline": case.deadline_at} for case in reminded],
+            )
+
     # -- events, policies, messages ---------------------------------------------------------
 
     def append(self, new_events: Sequence[Event], recorded_at: datetime) -> list[int]:
@@ -225,6 +255,43 @@ class SqlStore:
             row = connection.execute(query).first()
         return None if row is None else (row.deadline_at, row.case_id)
 
+    def backlog(self, now: datetime) -> dict[str, Any]:
+        """What the timers owe: overdue deadlines, the oldest, the next, quarantined cases."""
+        live = cases.c.quarantined_at.is_(None)
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            overdue, oldest = connection.execute(
+                select(func.count(), func.min(cases.c.deadline_at)).where(
+                    cases.c.deadline_at <= now, live
+                )
+            ).one()
+            upcoming = connection.execute(
+                select(func.min(cases.c.deadline_at)).where(cases.c.deadline_at > now, live)
+            ).scalar()
+            quarantined = connection.execute(
+                select(cases.c.case_id, cases.c.quarantined_at, cases.c.quarantine_error)
+                .where(cases.c.quarantined_at.is_not(None))
+                .order_by(cases.c.quarantined_at)
+            ).all()
+        return {
+            "overdue": int(overdue),
+            "oldest_overdue_at": oldest if oldest is None else _as_utc(oldest),
+            "next_deadline_at": upcoming if upcoming is None else _as_utc(upcoming),
+            "quarantined": [
+                {"case_id": r.case_id, "at": iso(r.quarantined_at), "error": r.quarantine_error}
+                for r in quarantined
+            ],
+        }
+
+    def release(self, case_id: str) -> bool:
+        """Put a quarantined case back in the sweep; False when it was not quarantined."""
+        query = (
+            update(cases)
+            .where(cases.c.case_id == case_id, cases.c.quarantined_at.is_not(None))
+            .values(quarantined_at=None, quarantine_error=None)
+        )
+        with translate_errors(self.engine), self.engine.begin() as connection:
+            return connection.execute(query).rowcount == 1
+
     def count_events(self) -> int:
         with translate_errors(self.engine), self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
@@ -270,6 +337,12 @@ def _versioned(values: dict[str, Any], key: str, version: int) -> dict[str, Any]
     row = {f"v_{name}": value for name, value in values.items() if name in MUTABLE_COLUMNS}
     row.update(k=key, expected=version, v_version=version + 1)
     return row
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Aggregates (min, max) skip the column type: SQLite hands back naive text or datetimes."""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
 def event_dict(row: Row[Any]) -> dict[str, Any]:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aftersale.clock import iso
+from aftersale.domain.model import Case
+
 CASE_TRANSITION = "case.transition"
 ORDER_PAID = "order.paid"
 ORDER_SHIPPED = "order.shipped"
@@ -29,3 +32,16 @@ class Event:
     shop_id: str | None
     case_id: str | None = None
     data: dict[str, Any] | None = None
+
+
+def approaching(case: Case, at: datetime) -> Event:
+    """A seller deadline is near (``at`` is when the reminder was due): nudge the seller."""
+    assert case.deadline_at is not None and case.deadline_action is not None
+    data = {
+        "kind": case.kind.value,
+        "state": case.state.value,
+        "deadline_at": iso(case.deadline_at),
+        "deadline_action": case.deadline_action.value,
+        "waiting_for": "seller",
+    }
+    return Event(DEADLINE_APPROACHING, at, case.order_id, case.shop_id, case.case_id, data)

@@ -7,10 +7,11 @@ raised anywhere before the commit leaves nothing behind.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from aftersale.clock import Clock
+from aftersale.clock import Clock, iso
 from aftersale.domain import facts, orders
 from aftersale.domain import validation as check
 from aftersale.domain.cases import CaseRules
@@ -21,7 +22,7 @@ from aftersale.domain.requests import parse_open
 from aftersale.errors import Conflict, InvalidInput, NotFound, OutOfOrder
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store, Transaction
-from aftersale.service.timers import TimerSweep
+from aftersale.service.timers import SweepReport, TimerSweep
 from aftersale.service.views import case_view, order_view
 
 Instant = datetime | str | None
@@ -253,9 +254,36 @@ class AfterSale:
             self._commit(tx, order, [event])
         return self.case(case_id)
 
-    def fire_due(self, until: Instant = None, batch: int = 200) -> int:
+    def fire_due(self, until: Instant = None, batch: int = 500) -> int:
         """Take every timeout due at or before ``until`` (default now); how many were taken."""
-        return self.timers.fire_due(self._at(until), batch)
+        return self.timers.sweep(self._at(until), batch).fired
+
+    def sweep(
+        self, batch: int = 500, should_stop: Callable[[], bool] = lambda: False
+    ) -> SweepReport:
+        """What the daemon runs: every timeout due now, with counts for its log line."""
+        return self.timers.sweep(self.clock.now(), batch, should_stop)
+
+    def remind(self, before: timedelta, batch: int = 500) -> int:
+        """``deadline.approaching`` once per seller deadline due within ``before`` from now."""
+        return self.timers.remind(self.clock.now(), before, batch)
+
+    def status(self) -> dict[str, Any]:
+        """The timers' backlog: overdue count, oldest lag, next deadline, quarantined cases."""
+        now = self.clock.now()
+        backlog = self.store.backlog(now)
+        oldest = backlog.pop("oldest_overdue_at")
+        upcoming = backlog["next_deadline_at"]
+        backlog["now"] = iso(now)
+        backlog["oldest_lag_seconds"] = 0.0 if oldest is None else (now - oldest).total_seconds()
+        backlog["next_deadline_at"] = iso(upcoming)
+        return backlog
+
+    def retry_case(self, case_id: str) -> bool:
+        """Put a quarantined case back in the sweep; False when it was not quarantined."""
+        with self.store.read() as tx:
+            self._case(tx, case_id)
+        return self.store.release(case_id)
 
     # -- reads ----------------------------------------------------------------------------
 

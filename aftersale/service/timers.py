@@ -14,16 +14,26 @@ from __future__ import annotations
 
 import heapq
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from aftersale.clock import Clock
 from aftersale.domain.cases import CaseRules
-from aftersale.domain.events import Event
-from aftersale.domain.model import Case, Order
+from aftersale.domain.events import Event, approaching
+from aftersale.domain.model import SELLER_WAITING_STATES, Case, Order
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store, Transaction
 
 log = logging.getLogger("aftersale.timers")
+
+
+@dataclass
+class SweepReport:
+    fired: int = 0
+    claimed: int = 0
+    quarantined: int = 0
+    batches: int = 0
 
 
 class TimerSweep:
@@ -33,16 +43,42 @@ class TimerSweep:
         self.rules = rules
         self.clock = clock
 
-    def fire_due(self, until: datetime, batch: int) -> int:
-        """Take every timeout due at or before ``until``; how many were taken."""
-        fired = 0
-        while True:
-            taken, claimed = self._batch(until, max(1, batch))
-            fired += taken
-            if not claimed:
-                return fired
+    def sweep(
+        self, until: datetime, batch: int, should_stop: Callable[[], bool] = lambda: False
+    ) -> SweepReport:
+        """Take every timeout due at or before ``until``, batch after batch.
 
-    def _batch(self, until: datetime, size: int) -> tuple[int, int]:
+        ``should_stop`` is asked between batches (never inside one): a daemon told to stop
+        finishes the batch in hand and commits it.
+        """
+        report = SweepReport()
+        while not should_stop():
+            taken, claimed, quarantined = self._batch(until, max(1, batch))
+            report.fired += taken
+            report.claimed += claimed
+            report.quarantined += quarantined
+            report.batches += 1 if claimed else 0
+            if not claimed:
+                break
+        return report
+
+    def remind(self, now: datetime, before: timedelta, batch: int) -> int:
+        """A ``deadline.approaching`` event once per seller deadline within ``before``."""
+        sent = 0
+        states = sorted(state.value for state in SELLER_WAITING_STATES)
+        while True:
+            with self.store.transaction() as tx:
+                due = tx.claim_reminders(now, now + before, states, max(1, batch))
+                tx.append(
+                    [approaching(case, _reminder_at(case, before)) for case in due],
+                    self.clock.now(),
+                )
+                tx.mark_reminded(due)
+            sent += len(due)
+            if len(due) < batch:
+                return sent
+
+    def _batch(self, until: datetime, size: int) -> tuple[int, int, int]:
         """Claim up to ``size`` due cases and time them out in memory; write it all at once.
 
         Claimed cases come in (deadline, case_id) order and every unclaimed due case sorts
@@ -52,7 +88,8 @@ class TimerSweep:
         with self.store.transaction() as tx:
             claimed = tx.claim_due(until, size)
             if not claimed:
-                return 0, 0
+                return 0, 0, 0
+            quarantined = 0
             by_order = tx.orders(sorted({case.order_id for case in claimed}))
             horizon = _key(claimed[-1])
             queue = [(_key(case), index) for index, case in enumerate(claimed)]
@@ -69,6 +106,7 @@ class TimerSweep:
                     events.append(self._time_out(tx, case, order))
                 except Exception as error:  # a bug or bad data: set this case aside, go on
                     self._quarantine(tx, case, error)
+                    quarantined += 1
                     moved.pop(case.case_id, None)
                     changed_orders.pop(case.order_id, None)
                     events = [event for event in events if event.case_id != case.case_id]
@@ -82,7 +120,7 @@ class TimerSweep:
             tx.save_cases(list(moved.values()))
             tx.save_orders(list(changed_orders.values()))
             tx.append(events, self.clock.now())
-            return len(events), len(claimed)
+            return len(events), len(claimed), quarantined
 
     def _time_out(self, tx: Transaction, case: Case, order: Order | None) -> Event:
         if order is None:
@@ -93,6 +131,11 @@ class TimerSweep:
     def _quarantine(self, tx: Transaction, case: Case, error: Exception) -> None:
         log.error("timeout of case %s failed, quarantined: %r", case.case_id, error)
         tx.quarantine(case.case_id, self.clock.now(), f"{type(error).__name__}: {error}")
+
+
+def _reminder_at(case: Case, before: timedelta) -> datetime:
+    assert case.deadline_at is not None
+    return case.deadline_at - before
 
 
 def _key(case: Case) -> tuple[datetime, str]:

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("quarantined_at", UTCDateTime()),
         sa.Column("quarantine_error", sa.Text),
+        sa.Column("reminded_for", UTCDateTime()),
     )
     op.create_index("ix_cases_shop_state", "cases", ["shop_id", "state"])
     op.create_index("ix_cases_deadline", "cases", ["deadline_at", "case_id"])

@@ -1,0 +1,129 @@
+"""The scheduler daemon: a clock that asks the database what is due (daemon.md).
+
+APScheduler only keeps time, with its jobs in memory (processes must never share a job store):
+a sweep every ``interval`` (``max_instances=1``, ``coalesce=True``, ``misfire_grace_time=None``)
+and a reminder pass. The database is the timer store and the lock, so any number of daemons can
+run against one PostgreSQL database. Signal handlers only set a flag; the sweep finishes the
+batch in hand, commits it, and the scheduler is shut down from the job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from aftersale.errors import StorageError
+from aftersale.service.engine import AfterSale
+
+log = logging.getLogger("aftersale.daemon")
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class DaemonOptions:
+    interval: float = 1.0
+    batch: int = 500
+    remind_before: timedelta | None = timedelta(hours=12)
+
+
+@dataclass
+class _Backoff:
+    """After a database failure, wait 1, 2, 4 ... up to 30 s before the next attempt."""
+
+    failures: int = 0
+    retry_at: float = 0.0
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def ready(self) -> bool:
+        return self.clock() >= self.retry_at
+
+    def failed(self) -> float:
+        self.failures += 1
+        delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (self.failures - 1))
+        self.retry_at = self.clock() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.retry_at = 0.0
+
+
+class Daemon:
+    def __init__(self, engine: AfterSale, options: DaemonOptions | None = None) -> None:
+        self.engine = engine
+        self.options = options or DaemonOptions()
+        self.stop_requested = False
+        self.backoff = _Backoff()
+        self._scheduler: BlockingScheduler | None = None
+
+    def tick(self) -> dict[str, Any] | None:
+        """One sweep and one reminder pass; None when waiting out a database failure."""
+        if not self.backoff.ready():
+            return None
+        started = time.monotonic()
+        try:
+            backlog = self.engine.status()
+            report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
+            reminded = 0
+            if self.options.remind_before is not None and not self.stop_requested:
+                reminded = self.engine.remind(self.options.remind_before, self.options.batch)
+        except StorageError as error:
+            delay = self.backoff.failed()
+            log.warning("database unavailable (%s); retrying in %.0f s", error, delay)
+            return None
+        self.backoff.succeeded()
+        line = {
+            "sweep": "done",
+            "fired": report.fired,
+            "claimed": report.claimed,
+            "quarantined": report.quarantined,
+            "reminded": reminded,
+            "lag_seconds": round(backlog["oldest_lag_seconds"], 3),
+            "overdue_before": backlog["overdue"],
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        log.info(json.dumps(line))
+        return line
+
+    def run_once(self) -> dict[str, Any] | None:
+        """``--once``: one full sweep and reminder pass (for cron and tests)."""
+        return self.tick()
+
+    def run(self) -> None:
+        """Tick every ``interval`` until SIGTERM or SIGINT; then finish the batch and return."""
+        scheduler = BlockingScheduler(
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        )
+        self._scheduler = scheduler
+        scheduler.add_job(
+            self._scheduled_tick,
+            "interval",
+            seconds=self.options.interval,
+            id="sweep",
+            next_run_time=self.engine.clock.now(),  # the first tick at once
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._request_stop)
+        log.info(
+            "daemon started: interval %.3f s, batch %d", self.options.interval, self.options.batch
+        )
+        scheduler.start()
+        log.info("daemon stopped")
+
+    def _scheduled_tick(self) -> None:
+        if not self.stop_requested:
+            self.tick()
+        if self.stop_requested and self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+
+    def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
