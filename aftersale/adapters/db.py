@@ -20,6 +20,7 @@ from aftersale.errors import Conflict, StorageError
 
 DEFAULT_URL = "sqlite:///aftersale.db"
 MEMORY_URL = "sqlite://"
+READ_ONLY = "aftersale_read_only"  # execution option: this transaction only reads
 
 
 def safe_url(url: str) -> str:
@@ -70,7 +71,9 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(connection: Any) -> None:
         # One writer at a time, decided at BEGIN: a transaction never fails half-way because
         # another process took the write lock after it read (SQLite's deferred-lock upgrade).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads take no lock at all (WAL readers never block the writer).
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 

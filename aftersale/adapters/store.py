@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 
-from aftersale.adapters.db import translate_errors
+from aftersale.adapters.db import READ_ONLY, translate_errors
 from aftersale.adapters.schema import cases, events, messages, orders, policies
 from aftersale.clock import iso
 from aftersale.domain.events import Event
@@ -218,7 +218,13 @@ class SqlStore:
         with translate_errors(self.engine), self.engine.begin() as connection:
             yield SqlTransaction(connection)
 
-    read = transaction
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        """A transaction that only reads: on SQLite it takes no write lock."""
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            reading = connection.execution_options(**{READ_ONLY: True})
+            with reading.begin():
+                yield SqlTransaction(reading)
 
     def history(self, case_id: str) -> list[dict[str, Any]]:
         query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)

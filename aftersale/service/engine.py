@@ -19,7 +19,7 @@ from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
 from aftersale.domain.requests import parse_open
-from aftersale.errors import Conflict, InvalidInput, NotFound, OutOfOrder
+from aftersale.errors import CommandRefused, Conflict, InvalidInput, NotFound, OutOfOrder
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store, Transaction
 from aftersale.service.timers import SweepReport, TimerSweep
@@ -87,22 +87,27 @@ class AfterSale:
     ) -> dict[str, Any]:
         """Record shipping; a cancellation still pending is closed by ``order_shipped``."""
         when = self._at(at)
-        self._take_overdue(when, order_id=order_id)
+        refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
             pending = self._open_case(tx, order, when)
-            event = orders.record_shipped(order, when, tracking)
-            if event is None:
-                return order_view(order)
-            written = [event]
-            if pending is not None and pending[0].kind is Kind.cancellation:
-                case, policy = pending
-                written.append(
-                    self.rules.take_system_action(case, order, policy, Action.order_shipped, when)
-                )
-                tx.save_case(case)
-            self._commit(tx, order, written)
-            return order_view(order)
+            try:
+                event = orders.record_shipped(order, when, tracking)
+            except CommandRefused as error:  # the overdue timeouts written above stay
+                refused, event = error, None
+            if event is not None:
+                written = [event]
+                if pending is not None and pending[0].kind is Kind.cancellation:
+                    case, policy = pending
+                    closing = Action.order_shipped
+                    written.append(
+                        self.rules.take_system_action(case, order, policy, closing, when)
+                    )
+                    tx.save_case(case)
+                self._commit(tx, order, written)
+        if refused is not None:
+            raise refused
+        return order_view(order)
 
     def order_delivered(self, order_id: str, *, at: Instant = None) -> dict[str, Any]:
         when = self._at(at)
@@ -197,7 +202,7 @@ class AfterSale:
                 actor_id=actor_id,
             ),
         )
-        self._take_overdue(when, order_id=request.order_id)  # the order's open case may be over
+        refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             known = tx.case(request.case_id)
             if known is not None:
@@ -210,11 +215,18 @@ class AfterSale:
             order = self._order(tx, request.order_id)
             if when < order.paid_at:
                 raise OutOfOrder(f"case {request.case_id}: {when} is before the order was paid")
+            self._open_case(tx, order, when)  # an overdue case on the order moves on first
             policy = self.policies.in_force(tx, when)
-            case, events = self.rules.open(order, policy, request, when)
-            tx.add_case(case)
-            self._commit(tx, order, events)
-            return case_view(case)
+            try:
+                case, events = self.rules.open(order, policy, request, when)
+            except CommandRefused as error:  # the overdue timeouts written above stay
+                refused = error
+            else:
+                tx.add_case(case)
+                self._commit(tx, order, events)
+        if refused is not None:
+            raise refused
+        return case_view(case)
 
     def act(
         self,
@@ -229,7 +241,8 @@ class AfterSale:
         """Take ``action`` on a case as ``actor``, after any timeout already due.
 
         A refused action writes nothing of its own, but a timeout that was due before it is
-        kept: the case really had moved, and the error names the state it moved to.
+        kept: the case really had moved, and the error names the state it moved to. Returns
+        the case without its history (``case()`` reads that).
         """
         when = self._at(at)
         case_id = check.identifier(case_id, "case_id")
@@ -237,7 +250,7 @@ class AfterSale:
         who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
         if actor_id is not None:
             actor_id = check.identifier(actor_id, "actor_id")
-        self._take_overdue(when, case_id=case_id)
+        refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             case = self._case(tx, case_id)
             if when < case.updated_at:
@@ -249,10 +262,16 @@ class AfterSale:
                 )
             order = self._order(tx, case.order_id)
             policy = self._catch_up(tx, case, order, when)
-            event = self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
-            tx.save_case(case)
-            self._commit(tx, order, [event])
-        return self.case(case_id)
+            try:
+                event = self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
+            except CommandRefused as error:  # the overdue timeouts written above stay
+                refused = error
+            else:
+                tx.save_case(case)
+                self._commit(tx, order, [event])
+        if refused is not None:
+            raise refused
+        return case_view(case)
 
     def fire_due(self, until: Instant = None, batch: int = 500) -> int:
         """Take every timeout due at or before ``until`` (default now); how many were taken."""
@@ -352,23 +371,6 @@ class AfterSale:
             tx.save_case(case)
             self._commit(tx, order, caught_up)
         return policy
-
-    def _take_overdue(
-        self, at: datetime, *, case_id: str | None = None, order_id: str | None = None
-    ) -> None:
-        """Take the overdue timeouts of a case, or of an order's open case, and commit them.
-
-        They get a transaction of their own so they stand even when the command that follows
-        is refused: the case really had moved, and the refusal names the state it moved to.
-        """
-        with self.store.transaction() as tx:
-            if case_id is None:
-                order = tx.order(check.identifier(order_id, "order_id"))
-                case_id = None if order is None else order.open_case_id
-            case = None if case_id is None else tx.case(case_id)
-            if case is None or case.deadline_at is None or case.deadline_at > at:
-                return
-            self._catch_up(tx, case, self._order(tx, case.order_id), at)
 
     def _commit(self, tx: Transaction, order: Order, written: list[Event]) -> None:
         tx.save_order(order)
