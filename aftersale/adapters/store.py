@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Insert,
     Row,
+    Select,
     Table,
     Update,
     bindparam,
@@ -53,7 +55,7 @@ class SqlTransaction:
     # -- orders -----------------------------------------------------------------------------
 
     def order(self, order_id: str) -> Order | None:
-        row = self.connection.execute(select(orders).where(orders.c.order_id == order_id)).first()
+        row = self.connection.execute(_by_key(orders, "order_id"), {"k": order_id}).first()
         return None if row is None else _order(row)
 
     def orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
@@ -63,7 +65,7 @@ class SqlTransaction:
         return {row.order_id: _order(row) for row in rows}
 
     def add_order(self, order: Order) -> None:
-        self.connection.execute(insert(orders).values(**_order_values(order), version=1))
+        self.connection.execute(_insert(orders), {**_order_values(order), "version": 1})
         order.version = 1
 
     def save_order(self, order: Order) -> None:
@@ -82,11 +84,11 @@ class SqlTransaction:
     # -- cases ------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case | None:
-        row = self.connection.execute(select(cases).where(cases.c.case_id == case_id)).first()
+        row = self.connection.execute(_by_key(cases, "case_id"), {"k": case_id}).first()
         return None if row is None else _case(row)
 
     def add_case(self, case: Case) -> None:
-        self.connection.execute(insert(cases).values(**_case_values(case), version=1))
+        self.connection.execute(_insert(cases), {**_case_values(case), "version": 1})
         case.version = 1
 
     def save_case(self, case: Case) -> None:
@@ -161,7 +163,7 @@ class SqlTransaction:
     def append(self, new_events: Sequence[Event], recorded_at: datetime) -> list[int]:
         if new_events:
             self.connection.execute(
-                insert(events),
+                _insert(events),
                 [
                     {
                         "event_id": str(uuid.uuid4()),
@@ -326,6 +328,17 @@ MUTABLE = {
 
 
 MUTABLE_COLUMNS = frozenset(MUTABLE["cases"] + MUTABLE["orders"])
+
+
+# Statements are built once: building one costs more than SQLite takes to run it.
+@cache
+def _by_key(table: Table, key: str) -> Select[Any]:
+    return select(table).where(table.c[key] == bindparam("k"))
+
+
+@cache
+def _insert(table: Table) -> Insert:
+    return insert(table)
 
 
 @cache
