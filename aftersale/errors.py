@@ -4,6 +4,7 @@
     ├── PolicyError                a config/ file is invalid (names the file, the key, the fault)
     ├── WorkflowDefinitionError    a workflow table is unsound (found at load, never at run time)
     ├── StorageError               the database failed or is unreachable (driver errors end here)
+    ├── DiagramUnavailable         SVG was asked for but Graphviz is not installed
     └── CommandRefused             a command was refused and nothing was written; ``code`` is
         │                          the public error code of replay.md
         ├── InvalidInput           invalid_input: a field missing or malformed
@@ -42,6 +43,10 @@ class WorkflowDefinitionError(AfterSaleError):
 
 class StorageError(AfterSaleError):
     """The database failed; the message never contains credentials."""
+
+
+class DiagramUnavailable(AfterSaleError):
+    """A picture format needs a tool that is not installed."""
 
 
 class CommandRefused(AfterSaleError):

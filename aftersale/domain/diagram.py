@@ -1,0 +1,119 @@
+"""Pictures of the workflows, drawn by ``transitions`` from the same tables the engine runs.
+
+The second module allowed to import ``transitions``: its diagram extension builds a graph
+machine from a workflow's transitions (guards become labels, terminal states end in ``[*]``).
+Mermaid needs nothing more; SVG needs the ``graphviz`` package and Graphviz's ``dot``.
+
+    python -m aftersale.domain.diagram --update-readme     # redraw the README's pictures
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from transitions.extensions.diagrams import GraphMachine
+
+from aftersale.domain.model import TERMINAL_STATES, Kind, State
+from aftersale.domain.workflows import WORKFLOWS
+from aftersale.errors import DiagramUnavailable
+
+logging.getLogger("transitions").setLevel(logging.WARNING)
+FORMATS = ("mermaid", "svg")
+# Style lines transitions writes for every chart; they only colour the "active" state.
+_NOISE = re.compile(r"^\s*(classDef s_\w+ .*|Class \w+ s_\w+)$")
+
+
+class _Drawing:
+    """The model a graph machine needs; it is never triggered."""
+
+    state = State.pending_review.value
+
+
+def _machine(kind: Kind, engine: str) -> GraphMachine:
+    workflow = WORKFLOWS[kind]
+    states = [s.value for s in workflow.states]
+    machine = GraphMachine(
+        model=None,
+        states=states,
+        initial=State.pending_review.value,
+        auto_transitions=False,
+        graph_engine=engine,
+        show_conditions=True,
+        title=f"aftersale {kind.value}",
+    )
+    for t in workflow.transitions:
+        label = [t.guard.__name__] if t.guard is not None else []
+        machine.add_transition(t.action.value, t.source.value, t.dest.value, conditions=label)
+    return machine
+
+
+def render(kind: Kind, fmt: str = "mermaid") -> str:
+    """One workflow as Mermaid text or as an SVG document."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    if fmt == "svg":
+        return _svg(kind)
+    machine = _machine(kind, "mermaid")
+    drawing = _Drawing()
+    machine.add_model(drawing)
+    text: str = drawing.get_graph().draw(None)  # type: ignore[attr-defined]
+    lines = [line.rstrip() for line in text.splitlines() if not _NOISE.match(line)]
+    if not any(line.endswith("--> [*]") for line in lines):  # mark the terminal states
+        ends = [f"  {s.value} --> [*]" for s in WORKFLOWS[kind].states if s in TERMINAL_STATES]
+        lines[-1:-1] = ends
+    return "\n".join(lines).strip() + "\n"
+
+
+def render_all(fmt: str = "mermaid") -> dict[Kind, str]:
+    return {kind: render(kind, fmt) for kind in Kind}
+
+
+def _svg(kind: Kind) -> str:
+    if importlib.util.find_spec("graphviz") is None or shutil.which("dot") is None:
+        raise DiagramUnavailable(
+            "SVG needs Graphviz: pip install graphviz, and the dot program "
+            "(apt install graphviz, brew install graphviz); --format mermaid needs nothing"
+        )
+    machine = _machine(kind, "graphviz")
+    drawing = _Drawing()
+    machine.add_model(drawing)
+    graph = drawing.get_graph()  # type: ignore[attr-defined]
+    svg: bytes = graph.pipe(format="svg")
+    return svg.decode("utf-8")
+
+
+# -- the README's pictures ----------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_block(kind: Kind) -> str:
+    return f"<!-- diagram: {kind.value} -->\n```mermaid\n{render(kind)}```\n"
+
+
+def update_readme(path: Path = README) -> bool:
+    """Rewrite the README's three pictures in place; True when anything changed."""
+    text = path.read_text(encoding="utf-8")
+    updated = text
+    for kind in Kind:
+        pattern = re.compile(rf"<!-- diagram: {kind.value} -->\n```mermaid\n.*?```\n", re.DOTALL)
+        if pattern.search(updated):
+            updated = pattern.sub(lambda _m, k=kind: readme_block(k), updated)
+        else:
+            updated = updated.rstrip("\n") + f"\n\n### {kind.value}\n\n{readme_block(kind)}"
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--update-readme"]:
+        print("README.md updated" if update_readme() else "README.md already up to date")
+    else:
+        for kind in Kind:
+            print(render(kind))
