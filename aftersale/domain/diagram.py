@@ -14,7 +14,9 @@ import logging
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from transitions.extensions.diagrams import GraphMachine
 
@@ -34,7 +36,7 @@ class _Drawing:
     state = State.pending_review.value
 
 
-def _machine(kind: Kind, engine: str) -> GraphMachine:
+def _machine(kind: Kind, engine: Literal["mermaid", "graphviz"]) -> GraphMachine:
     workflow = WORKFLOWS[kind]
     states = [s.value for s in workflow.states]
     machine = GraphMachine(
@@ -47,7 +49,7 @@ def _machine(kind: Kind, engine: str) -> GraphMachine:
         title=f"aftersale {kind.value}",
     )
     for t in workflow.transitions:
-        label = [t.guard.__name__] if t.guard is not None else []
+        label: list[str | Callable[..., bool | None]] = [t.guard.__name__] if t.guard else []
         machine.add_transition(t.action.value, t.source.value, t.dest.value, conditions=label)
     return machine
 
@@ -102,10 +104,11 @@ def update_readme(path: Path = README) -> bool:
     updated = text
     for kind in Kind:
         pattern = re.compile(rf"<!-- diagram: {kind.value} -->\n```mermaid\n.*?```\n", re.DOTALL)
+        block = readme_block(kind)
         if pattern.search(updated):
-            updated = pattern.sub(lambda _m, k=kind: readme_block(k), updated)
+            updated = pattern.sub(lambda _match: block, updated)
         else:
-            updated = updated.rstrip("\n") + f"\n\n### {kind.value}\n\n{readme_block(kind)}"
+            updated = updated.rstrip("\n") + f"\n\n### {kind.value}\n\n{block}"
     if updated != text:
         path.write_text(updated, encoding="utf-8")
     return updated != text
