@@ -1,7 +1,7 @@
 """aftersale: cancellation, refund-only and return-refund cases as persisted state machines.
 
-    >>> import aftersale
-    >>> engine = aftersale.connect("sqlite://")       # or $AFTERSALE_DB_URL, or aftersale.db
+>>> import aftersale
+>>> engine = aftersale.connect("sqlite://")       # or $AFTERSALE_DB_URL, or aftersale.db
 """
 
 from aftersale.bootstrap import connect

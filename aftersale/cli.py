@@ -117,7 +117,7 @@ def demo(db_url: str | None, seed: int, as_json: bool) -> None:
     start = date(2026, 3, 1)
     prefix = f"demo{secrets.token_hex(2)}-"
     lines = month_scenario(seed=seed, start=start, prefix=prefix)
-    until = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=45)
+    until = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=60)
     url = database_url(db_url)
     result = replay(lines, db_url=url, until=until)
     if as_json:
@@ -128,6 +128,9 @@ def demo(db_url: str | None, seed: int, as_json: bool) -> None:
         f"{len(result.cases)} cases, {len(result.events)} events, written to "
         f"{shown_url(url)} with ids starting {prefix}"
     )
+    output = result.as_dict()
+    render.console.print(render.every_case_table(output["cases"]))
+    render.console.print(render.shop_table(output["cases"]))
     _print_replay(result, as_json=False)
     render.console.print(
         f"Look closer: aftersale case list --db {shown_url(url)} --shop SHOP; "

@@ -78,14 +78,16 @@ def policy_from_document(document: Mapping[str, Any]) -> Policy:
     return Policy(
         version=policy_version(document),
         free_cancel_window=_duration(
-            _table(timers_doc, "timers.toml", "cancellation"), "timers.toml",
+            _table(timers_doc, "timers.toml", "cancellation"),
+            "timers.toml",
             "cancellation.free_cancel_window",
         ),
         timers=timers,
         market_timers=market_timers,
         high_value_review_business_days=_positive_int(
             _table(timers_doc, "timers.toml", "high_value").get("review_business_days"),
-            "timers.toml", "high_value.review_business_days",
+            "timers.toml",
+            "high_value.review_business_days",
         ),
         markets=_markets(_table(document, "markets.toml", "(file)"), evidence_kinds),
         buyer_reasons=_responsibilities(reasons_doc, "buyer"),
@@ -99,7 +101,8 @@ def policy_from_document(document: Mapping[str, Any]) -> Policy:
         ),
         reject_note_max_length=_positive_int(
             _table(reasons_doc, "reasons.toml", "reject").get("note_max_length"),
-            "reasons.toml", "reject.note_max_length",
+            "reasons.toml",
+            "reject.note_max_length",
         ),
         evidence_kinds=evidence_kinds,
     )
@@ -143,7 +146,9 @@ def _timers(
         known = {state.value for state in workflow.timeouts} | {"free_cancel_window"}
         for key in table:
             if key not in known:
-                raise PolicyError("timers.toml", f"{kind}.{key}", "is not a timed state of " + kind)
+                raise PolicyError(
+                    "timers.toml", f"{kind}.{key}", "is not a timed state of " + kind
+                )
         for state in workflow.timeouts:
             timers[(kind, state)] = _duration(table, "timers.toml", f"{kind}.{state}")
     overrides: dict[str, dict[tuple[Kind, State], timedelta]] = {}

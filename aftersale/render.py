@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -10,9 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from aftersale.domain.model import TERMINAL_STATES, Kind
+from aftersale.domain.model import SELLER_WAITING_STATES, TERMINAL_STATES, Kind
 
-console = Console(highlight=False)
+SELLER_STATES = frozenset(state.value for state in SELLER_WAITING_STATES)
+
+# Piped output is not cut to 80 columns: it usually lands in a file or a log.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def print_json(value: Any) -> None:
@@ -97,3 +101,62 @@ def print_errors(errors: Sequence[dict[str, Any]]) -> None:
     for error in errors:
         table.add_row(str(error["line"]), error["code"], error["message"])
     console.print(table)
+
+
+def every_case_table(cases: Sequence[dict[str, Any]]) -> Table:
+    """What happened to every case: how it ended, who ended it, who was at fault."""
+    table = Table(title="every case")
+    for column in ("case", "shop", "kind", "ended", "last step", "at fault", "steps"):
+        table.add_column(column)
+    for case in cases:
+        last = case["history"][-1]
+        who = "timer" if last["action"].endswith("_timeout") else last["actor"]
+        table.add_row(
+            case["case_id"],
+            case["shop_id"],
+            case["kind"],
+            case["state"],
+            f"{last['action']} ({who})",
+            case["responsibility"],
+            str(len(case["history"])),
+        )
+    return table
+
+
+def shop_table(cases: Sequence[dict[str, Any]]) -> Table:
+    """Per shop: outcomes, seller fault, seller deadlines missed and rejections overturned."""
+    table = Table(title="by shop")
+    columns = (
+        "shop",
+        "cases",
+        "refunded",
+        "cancelled",
+        "closed",
+        "withdrawn",
+        "seller at fault",
+        "seller deadlines missed",
+        "rejections overturned",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "shop" else "right")
+    for shop in sorted({case["shop_id"] for case in cases}):
+        mine = [case for case in cases if case["shop_id"] == shop]
+        steps = [step for case in mine for step in case["history"]]
+        states = Counter(case["state"] for case in mine)
+        missed = sum(
+            1
+            for step in steps
+            if step["action"].endswith("_timeout") and step["from"] in SELLER_STATES
+        )
+        table.add_row(
+            shop,
+            str(len(mine)),
+            str(states["refunded"]),
+            str(states["cancelled"]),
+            str(states["closed"]),
+            str(states["withdrawn"]),
+            str(sum(1 for case in mine if case["responsibility"] == "seller")),
+            str(missed),
+            str(sum(1 for step in steps if step["overturned"])),
+        )
+    return table

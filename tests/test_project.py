@@ -16,8 +16,14 @@ FOREIGN_IO = ("sqlalchemy", "alembic", "apscheduler", "click", "rich", "psycopg"
 
 # package prefix -> modules of ours it must not import
 FORBIDDEN = {
-    "aftersale.domain": ("aftersale.service", "aftersale.adapters", "aftersale.cli",
-                         "aftersale.config", "aftersale.bootstrap", "aftersale.replay"),
+    "aftersale.domain": (
+        "aftersale.service",
+        "aftersale.adapters",
+        "aftersale.cli",
+        "aftersale.config",
+        "aftersale.bootstrap",
+        "aftersale.replay",
+    ),
     "aftersale.service": ("aftersale.adapters", "aftersale.cli", "aftersale.bootstrap"),
     "aftersale.adapters": ("aftersale.service.engine", "aftersale.cli", "aftersale.replay"),
     "aftersale.cli": ("aftersale.adapters",),

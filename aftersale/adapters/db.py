@@ -120,6 +120,8 @@ def translate_errors(engine: Engine | None = None) -> Iterator[None]:
 
 def _first_line(error: Exception) -> str:
     original = getattr(error, "orig", None) or error
-    return str(original).strip().splitlines()[0][:300] if str(original).strip() else type(
-        original
-    ).__name__
+    return (
+        str(original).strip().splitlines()[0][:300]
+        if str(original).strip()
+        else type(original).__name__
+    )

@@ -53,7 +53,8 @@ class CaseRules:
                 f"a {request.actor} may not open a {request.kind} case", case_id=request.case_id
             )
         reasons = (
-            policy.buyer_reasons if request.actor is Actor.buyer
+            policy.buyer_reasons
+            if request.actor is Actor.buyer
             else policy.seller_cancellation_reasons
         )
         if request.reason not in reasons:
@@ -139,7 +140,9 @@ class CaseRules:
             who = ", ".join(sorted(REQUESTERS[action])) or "the engine only"
             raise Forbidden(
                 f"case {case.case_id}: {action} may be taken by {who}, not {actor}",
-                case_id=case.case_id, state=case.state.value, action=action.value,
+                case_id=case.case_id,
+                state=case.state.value,
+                action=action.value,
             )
         _check_identity(order, actor, actor_id, f"case {case.case_id}")
         workflow = WORKFLOWS[case.kind]
@@ -203,7 +206,9 @@ class CaseRules:
                 order.refunded_total += case.amount
             if target is State.cancelled:
                 order.cancelled_at = at
-        return self._event(case, policy, action, source, actor, at, {**fields, "overturned": overturned})
+        return self._event(
+            case, policy, action, source, actor, at, {**fields, "overturned": overturned}
+        )
 
     def _event(
         self,

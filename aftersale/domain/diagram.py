@@ -106,7 +106,7 @@ def update_readme(path: Path = README) -> bool:
         pattern = re.compile(rf"<!-- diagram: {kind.value} -->\n```mermaid\n.*?```\n", re.DOTALL)
         block = readme_block(kind)
         if pattern.search(updated):
-            updated = pattern.sub(lambda _match: block, updated)
+            updated = pattern.sub(block.replace("\\", "\\\\"), updated)
         else:
             updated = updated.rstrip("\n") + f"\n\n### {kind.value}\n\n{block}"
     if updated != text:

@@ -57,7 +57,10 @@ class WorkflowMachine:
             raise NotAllowed(case.case_id, case.state.value, action.value) from error
         if not moved:
             raise NotAllowed(
-                case.case_id, case.state.value, action.value, self._why_refused(case, action, fields)
+                case.case_id,
+                case.state.value,
+                action.value,
+                self._why_refused(case, action, fields),
             )
         return case.state
 

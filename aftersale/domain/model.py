@@ -33,7 +33,9 @@ TERMINAL_STATES = frozenset({State.cancelled, State.refunded, State.closed, Stat
 
 # States in which the case waits on the seller: leaving one by a seller action meets a seller
 # deadline, leaving it by a timeout misses one (health.md).
-SELLER_WAITING_STATES = frozenset({State.pending_review, State.awaiting_pod, State.return_received})
+SELLER_WAITING_STATES = frozenset(
+    {State.pending_review, State.awaiting_pod, State.return_received}
+)
 
 
 class Action(StrEnum):

@@ -51,7 +51,9 @@ def parse_paid(policy: Policy, fields: dict[str, Any]) -> PaidFact:
     market = policy.market(market_code)
     currency = fields.get("currency")
     if currency != market.currency:
-        raise InvalidInput(f"currency {currency!r} is not market {market_code}'s {market.currency}")
+        raise InvalidInput(
+            f"currency {currency!r} is not market {market_code}'s {market.currency}"
+        )
     dispatch_by = fields.get("dispatch_by")
     return PaidFact(
         order_id=check.identifier(fields.get("order_id"), "order_id"),

@@ -92,9 +92,10 @@ def parse_action_fields(
         if out.get("reject_reason") in policy.reject_reasons_needing_note:
             limit = policy.reject_note_max_length
         out["note"] = check.text(given["note"], "note", limit)
-    if out.get("reject_reason") in policy.reject_reasons_needing_note and not out.get(
-        "note", ""
-    ).strip():
+    if (
+        out.get("reject_reason") in policy.reject_reasons_needing_note
+        and not out.get("note", "").strip()
+    ):
         raise InvalidInput(f"reject_reason {out['reject_reason']} needs a note")
     if "evidence" in allowed:
         needed = action in (Action.submit_pod, Action.reject_return)

@@ -43,8 +43,8 @@ def instant(value: Any, name: str) -> datetime:
 
 def amount(value: Any, name: str, decimals: int) -> Decimal:
     """A positive decimal string (or Decimal) with at most ``decimals`` places; never a float."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise InvalidInput(f"{name} must be a decimal string like \"25.00\", not a float")
+    if isinstance(value, bool | float):
+        raise InvalidInput(f'{name} must be a decimal string like "25.00", not a float')
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, str):

@@ -93,9 +93,9 @@ def test_two_seller_clicks_at_once_approve_and_reject_only_one_lands(
     for case_id, deadline in _open_cases(setup):
         at = deadline - timedelta(hours=1)
         results = _race(
-            lambda c=case_id: first.act(c, "approve", "seller", at=at),
-            lambda c=case_id: second.act(
-                c, "reject", "seller", at=at, reject_reason="delivered_per_carrier"
+            lambda c=case_id, a=at: first.act(c, "approve", "seller", at=a),
+            lambda c=case_id, a=at: second.act(
+                c, "reject", "seller", at=a, reject_reason="delivered_per_carrier"
             ),
         )
         winners = [r for r in results if isinstance(r, dict)]

@@ -112,7 +112,9 @@ def check_sound(workflow: Workflow) -> None:
             if t.source is current and t.dest not in reachable:
                 reachable.add(t.dest)
                 frontier.append(t.dest)
-    problems.extend(f"{state} is unreachable" for state in workflow.states if state not in reachable)
+    problems.extend(
+        f"{state} is unreachable" for state in workflow.states if state not in reachable
+    )
     for state in workflow.states:
         if state not in TERMINAL_STATES and not workflow.actions_from(state):
             problems.append(f"non-terminal {state} has no way out")
