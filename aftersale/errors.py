@@ -88,11 +88,13 @@ class Forbidden(CommandRefused):
 class NotAllowed(CommandRefused):
     code = "not_allowed"
 
-    def __init__(self, case_id: str, state: str, action: str, why: str = "") -> None:
+    def __init__(
+        self, case_id: str, state: str, action: str, why: str = "", *, subject: str = "case"
+    ) -> None:
         detail = f": {why}" if why else ""
         super().__init__(
-            f"case {case_id}: {action} is not allowed in state {state}{detail}",
-            case_id=case_id,
+            f"{subject} {case_id}: {action} is not allowed in state {state}{detail}",
+            case_id=case_id if subject == "case" else None,
             state=state,
             action=action,
         )

@@ -96,7 +96,7 @@ def record_shipped(order: Order, at: datetime, tracking: str | None) -> Event | 
             return None
         raise Conflict(f"order {order.order_id} already shipped with tracking {order.tracking!r}")
     if order.cancelled_at is not None:
-        raise NotAllowed(order.order_id, "cancelled", "order.shipped", "the order was cancelled")
+        raise NotAllowed(order.order_id, "cancelled", "order.shipped", subject="order")
     _not_before(order, at, order.paid_at, "paid")
     order.shipped_at = at
     order.tracking = tracking
@@ -108,7 +108,9 @@ def record_delivered(order: Order, at: datetime) -> Event | None:
     if order.delivered_at is not None:
         return None
     if order.shipped_at is None:
-        raise NotAllowed(order.order_id, "not shipped", "order.delivered", "ship it first")
+        raise NotAllowed(
+            order.order_id, "paid", "order.delivered", "it has not shipped", subject="order"
+        )
     _not_before(order, at, order.shipped_at, "shipped")
     order.delivered_at = at
     return Event(ORDER_DELIVERED, at, order.order_id, order.shop_id, data={})
