@@ -30,12 +30,26 @@ B, S, P, Y = "buyer", "seller", "platform", "system"
 # Who may ask for each action (workflows.md's actor column). Actions the engine takes itself
 # (at open, on order facts, on timers) cannot be asked for by anyone: our documented choice.
 MAY_REQUEST: dict[str, set[str]] = {
-    "approve": {S}, "reject": {S}, "withdraw": {B}, "request_pod": {P}, "submit_pod": {S},
-    "escalate": {B}, "rule": {P}, "ship_return": {B}, "confirm_receipt": {S, Y},
-    "refund": {S}, "reject_return": {S},
-    "auto_approve": set(), "seller_cancel": set(), "order_shipped": set(),
-    "review_timeout": set(), "pod_timeout": set(), "escalation_timeout": set(),
-    "ship_back_timeout": set(), "receipt_timeout": set(), "refund_timeout": set(),
+    "approve": {S},
+    "reject": {S},
+    "withdraw": {B},
+    "request_pod": {P},
+    "submit_pod": {S},
+    "escalate": {B},
+    "rule": {P},
+    "ship_return": {B},
+    "confirm_receipt": {S, Y},
+    "refund": {S},
+    "reject_return": {S},
+    "auto_approve": set(),
+    "seller_cancel": set(),
+    "order_shipped": set(),
+    "review_timeout": set(),
+    "pod_timeout": set(),
+    "escalation_timeout": set(),
+    "ship_back_timeout": set(),
+    "receipt_timeout": set(),
+    "refund_timeout": set(),
 }
 # (kind, state, action) -> next state, for the actors of MAY_REQUEST
 ALLOWED: dict[tuple[str, str, str], str] = {
@@ -77,18 +91,34 @@ FIELDS: dict[str, dict[str, Any]] = {
 
 def _order_and_case(kind: Kind, state: State, **case_fields: Any) -> tuple[Order, Case]:
     order = Order(
-        order_id="US-100231", shop_id="shop-lumen-audio", buyer_id="buyer-ada", market="US",
-        currency="USD", amount=Decimal("59.90"), paid_at=OPENED - timedelta(days=5),
+        order_id="US-100231",
+        shop_id="shop-lumen-audio",
+        buyer_id="buyer-ada",
+        market="US",
+        currency="USD",
+        amount=Decimal("59.90"),
+        paid_at=OPENED - timedelta(days=5),
         shipped_at=None if kind is Kind.cancellation else OPENED - timedelta(days=4),
         delivered_at=OPENED - timedelta(days=1) if kind is Kind.return_refund else None,
         open_case_id="AS-1",
     )
     case = Case(
-        case_id="AS-1", order_id=order.order_id, shop_id=order.shop_id, buyer_id="buyer-ada",
-        market="US", kind=kind, state=state, reason="damaged",
-        responsibility=Responsibility.seller, amount=Decimal("59.90"), currency="USD",
-        opened_by=Actor.buyer, opened_at=OPENED, updated_at=OPENED,
-        policy_version=POLICY.version, **case_fields,
+        case_id="AS-1",
+        order_id=order.order_id,
+        shop_id=order.shop_id,
+        buyer_id="buyer-ada",
+        market="US",
+        kind=kind,
+        state=state,
+        reason="damaged",
+        responsibility=Responsibility.seller,
+        amount=Decimal("59.90"),
+        currency="USD",
+        opened_by=Actor.buyer,
+        opened_at=OPENED,
+        updated_at=OPENED,
+        policy_version=POLICY.version,
+        **case_fields,
     )
     return order, case
 
@@ -109,10 +139,13 @@ def _expected(kind: Kind, state: State, action: str, actor: str) -> str | type[E
 
 
 @pytest.mark.parametrize(
-    ("kind", "state", "action", "actor"), TRIPLES,
+    ("kind", "state", "action", "actor"),
+    TRIPLES,
     ids=[f"{k.value}-{s.value}-{a}-{who}" for k, s, a, who in TRIPLES],
 )
-def test_every_state_action_actor_triple(kind: Kind, state: State, action: str, actor: str) -> None:
+def test_every_state_action_actor_triple(
+    kind: Kind, state: State, action: str, actor: str
+) -> None:
     order, case = _order_and_case(kind, state)
     before = copy.deepcopy((dataclasses.asdict(order), dataclasses.asdict(case)))
     expected = _expected(kind, state, action, actor)
@@ -147,9 +180,13 @@ def test_a_platform_ruling_and_the_overturned_flag(
     order, case = _order_and_case(kind, State.platform_review, rejected_by_seller=rejected_before)
     if expected is NotAllowed:
         with pytest.raises(NotAllowed, match="outcome"):
-            RULES.act(case, order, POLICY, Action.rule, Actor.platform, {"outcome": outcome}, ACTED)
+            RULES.act(
+                case, order, POLICY, Action.rule, Actor.platform, {"outcome": outcome}, ACTED
+            )
         return
-    event = RULES.act(case, order, POLICY, Action.rule, Actor.platform, {"outcome": outcome}, ACTED)
+    event = RULES.act(
+        case, order, POLICY, Action.rule, Actor.platform, {"outcome": outcome}, ACTED
+    )
     assert case.state is expected
     assert (event.data or {})["overturned"] is overturned
 
