@@ -153,7 +153,7 @@ def test_one_open_case_per_order_and_never_more_money_than_paid() -> None:
 
 
 def test_the_open_event_carries_the_fields_of_workflows_md() -> None:
-    case, events = _open(_order(), PAID_MONDAY_9AM + timedelta(hours=3))
+    _case, events = _open(_order(), PAID_MONDAY_9AM + timedelta(hours=3))
     data = events[0].data or {}
     for key in (
         "kind",
