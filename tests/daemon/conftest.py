@@ -92,7 +92,7 @@ def timeout_counts(url: str) -> dict[str, int]:
             ).all()
     finally:
         engine.dispose()
-    return {case_id: count for case_id, count in rows}
+    return dict(rows)
 
 
 def states(url: str) -> dict[str, int]:
@@ -104,4 +104,4 @@ def states(url: str) -> dict[str, int]:
             ).all()
     finally:
         engine.dispose()
-    return {state: count for state, count in rows}
+    return dict(rows)
