@@ -275,6 +275,34 @@ def daemon(
 
 
 @cli.command()
+@click.option(
+    "--db",
+    "db_url",
+    default="sqlite://",
+    show_default=True,
+    help="Database to measure (SQLite runs in temporary files).",
+)
+@click.option(
+    "--scale", default="small", type=click.Choice(["small", "medium", "large"]), show_default=True
+)
+@click.option(
+    "--only", default=None, type=click.Choice(["transition", "commands", "timers", "replay"])
+)
+@json_option
+def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
+    """Capacity figures, each beside a baseline measured in the same run."""
+    from aftersale.bench import run
+
+    logging.getLogger("aftersale").setLevel(logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
+    report = run(db_url, scale, only)
+    if as_json:
+        render.print_json(report)
+        return
+    render.console.print(render.bench_table(report))
+
+
+@cli.command()
 @db_option
 @json_option
 def status(db_url: str | None, as_json: bool) -> None:

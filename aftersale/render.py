@@ -160,3 +160,21 @@ def shop_table(cases: Sequence[dict[str, Any]]) -> Table:
             str(sum(1 for step in steps if step["overturned"])),
         )
     return table
+
+
+def bench_table(report: dict[str, Any]) -> Table:
+    title = f"aftersale bench ({report['scale']}, {report['database']}, {report['machine']})"
+    table = Table(title=title)
+    for column in ("figure", "ours", "baseline", "ratio", "target", "detail"):
+        table.add_column(column, justify="right" if column in ("ours", "ratio") else "left")
+    for figure in report["figures"]:
+        baseline = figure["baseline"]
+        table.add_row(
+            figure["name"],
+            f"{figure['ours']:,.1f} {figure['unit']}",
+            "—" if baseline is None else f"{baseline:,.1f} ({figure['baseline_name']})",
+            "—" if figure["ratio"] is None else f"{figure['ratio']:.2f}×",
+            figure["target"],
+            figure["detail"],
+        )
+    return table

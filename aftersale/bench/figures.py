@@ -1,0 +1,264 @@
+"""The figures of ``aftersale bench``, each measured beside its baseline in the same run."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aftersale.bench import timers
+from aftersale.bootstrap import connect
+from aftersale.clock import VirtualClock
+from aftersale.demo import month_scenario
+from aftersale.domain.machine import Machines
+from aftersale.domain.model import Action, Actor, Case, Kind, Responsibility, State
+from aftersale.domain.workflows import WORKFLOWS
+from aftersale.replay import replay
+
+SCALES: dict[str, dict[str, int]] = {
+    "small": {
+        "transitions": 20_000,
+        "commands": 1_000,
+        "timers": 5_000,
+        "baseline": 1_000,
+        "replay_orders": 2_000,
+    },
+    "medium": {
+        "transitions": 100_000,
+        "commands": 5_000,
+        "timers": 20_000,
+        "baseline": 2_000,
+        "replay_orders": 8_000,
+    },
+    "large": {
+        "transitions": 200_000,
+        "commands": 20_000,
+        "timers": 100_000,
+        "baseline": 5_000,
+        "replay_orders": 22_000,
+    },
+}
+
+
+@dataclass
+class Figure:
+    name: str
+    unit: str
+    ours: float
+    baseline: float | None
+    baseline_name: str
+    target: str
+    detail: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.baseline:
+            return None
+        return self.ours / self.baseline
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "ours": round(self.ours, 2),
+            "baseline": None if self.baseline is None else round(self.baseline, 2),
+            "baseline_name": self.baseline_name,
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "target": self.target,
+            "detail": self.detail,
+        }
+
+
+def transition_cost(scale: dict[str, int], url: str) -> list[Figure]:
+    """µs per transition through our shared machine against a bare ``transitions`` trigger."""
+    from transitions import Machine
+
+    count = scale["transitions"]
+    machine = Machines(WORKFLOWS)[Kind.refund_only]
+    case = _case()
+    started = time.perf_counter()
+    for _ in range(count):
+        case.state = State.pending_review
+        machine.fire(case, Action.approve, {})
+    ours = (time.perf_counter() - started) / count * 1e6
+
+    class Model:
+        state = "pending_review"
+
+    bare = Machine(
+        model=None,
+        states=["pending_review", "refunded"],
+        initial="pending_review",
+        auto_transitions=False,
+        send_event=True,
+    )
+    bare.add_transition("approve", "pending_review", "refunded")
+    model = Model()
+    trigger = bare.events["approve"].trigger
+    started = time.perf_counter()
+    for _ in range(count):
+        model.state = "pending_review"
+        trigger(model)
+    baseline = (time.perf_counter() - started) / count * 1e6
+    return [
+        Figure(
+            "transition", "µs", ours, baseline, "bare transitions trigger", "≤ 2× the bare trigger"
+        )
+    ]
+
+
+def commands(scale: dict[str, int], url: str) -> list[Figure]:
+    """open + approve, one transaction each, against the same writes with bare sqlite3."""
+    count = scale["commands"]
+    with tempfile.TemporaryDirectory() as folder:
+        db_url = url if not url.startswith("sqlite") else f"sqlite:///{Path(folder) / 'c.db'}"
+        clock = VirtualClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
+        engine = connect(db_url, clock=clock)
+        tag = uuid.uuid4().hex[:6]
+        for number in range(count):
+            engine.order_paid(f"{tag}O{number}", "shop-a", "buyer-a", "US", "USD", "20.00")
+            engine.order_shipped(f"{tag}O{number}")
+        clock.move_to(clock.now() + timedelta(days=1))
+        started = time.perf_counter()
+        for number in range(count):
+            engine.open_case(
+                f"{tag}C{number}", f"{tag}O{number}", "refund_only", "buyer", "not_received"
+            )
+            engine.act(f"{tag}C{number}", "approve", "seller")
+        ours = 2 * count / (time.perf_counter() - started)
+        baseline = _bare_sqlite_commands(Path(folder) / "bare.db", count)
+    return [
+        Figure(
+            "commands",
+            "commands/s",
+            ours,
+            baseline,
+            "same writes, bare sqlite3",
+            "≥ 50 % of bare and ≥ 5,000/s on SQLite",
+            detail="open and approve, one transaction each (baseline always SQLite)",
+        )
+    ]
+
+
+def _bare_sqlite_commands(path: Path, count: int) -> float:
+    """What a command costs at the least: read the order, write case and event, commit."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, amount TEXT, open_case TEXT, v INT)")
+    db.execute("CREATE TABLE cases (id TEXT PRIMARY KEY, order_id TEXT, state TEXT, v INT)")
+    db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, case_id TEXT, data TEXT)")
+    db.executemany(
+        "INSERT INTO orders VALUES (?, '20.00', NULL, 1)", [(f"O{n}",) for n in range(count)]
+    )
+    started = time.perf_counter()
+    for n in range(count):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("SELECT * FROM orders WHERE id = ?", (f"O{n}",)).fetchone()
+        db.execute("INSERT INTO cases VALUES (?, ?, 'pending_review', 1)", (f"C{n}", f"O{n}"))
+        db.execute(
+            "UPDATE orders SET open_case = ?, v = v + 1 WHERE id = ? AND v = 1", (f"C{n}", f"O{n}")
+        )
+        db.execute("INSERT INTO events (case_id, data) VALUES (?, ?)", (f"C{n}", '{"a":1}'))
+        db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("SELECT * FROM cases WHERE id = ?", (f"C{n}",)).fetchone()
+        db.execute("SELECT * FROM orders WHERE id = ?", (f"O{n}",)).fetchone()
+        db.execute(
+            "UPDATE cases SET state = 'refunded', v = v + 1 WHERE id = ? AND v = 1", (f"C{n}",)
+        )
+        db.execute("UPDATE orders SET open_case = NULL, v = v + 1 WHERE id = ?", (f"O{n}",))
+        db.execute("INSERT INTO events (case_id, data) VALUES (?, ?)", (f"C{n}", '{"a":2}'))
+        db.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    db.close()
+    return 2 * count / seconds
+
+
+def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
+    count, baseline_count = scale["timers"], scale["baseline"]
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = url.startswith("sqlite")
+        ours_url = f"sqlite:///{Path(folder) / 't.db'}" if sqlite else url
+        base_url = f"sqlite:///{Path(folder) / 'aps.db'}" if sqlite else url
+        one = timers.ours(ours_url, count, 1)
+        baseline = timers.job_per_deadline(base_url, baseline_count)
+        target = "≥ 20× baseline; ≥ 20,000/s SQLite, ≥ 10,000/s PostgreSQL"
+        out = [
+            Figure(
+                "timers, 1 process",
+                "deadlines/s",
+                one["per_second"],
+                baseline["per_second"],
+                "APScheduler job per deadline",
+                target,
+                detail=f"{count} deadlines; baseline {baseline_count}",
+            )
+        ]
+        if not sqlite:
+            two = timers.ours(ours_url, count, 2)
+            out.append(
+                Figure(
+                    "timers, 2 processes",
+                    "deadlines/s",
+                    two["per_second"],
+                    one["per_second"],
+                    "one process",
+                    "≥ 1.6× one process",
+                )
+            )
+    return out
+
+
+def replay_speed(scale: dict[str, int], url: str) -> list[Figure]:
+    lines = month_scenario(seed=11, orders=scale["replay_orders"])
+    started = time.perf_counter()
+    result = replay(lines)
+    seconds = time.perf_counter() - started
+    return [
+        Figure(
+            "replay",
+            "lines/s",
+            len(lines) / seconds,
+            None,
+            "—",
+            "≥ 10,000 lines/s (in-memory SQLite)",
+            detail=f"{len(lines)} lines, {len(result.errors)} refused",
+        )
+    ]
+
+
+FIGURES: dict[str, Callable[[dict[str, int], str], list[Figure]]] = {
+    "transition": transition_cost,
+    "commands": commands,
+    "timers": timer_throughput,
+    "replay": replay_speed,
+}
+
+
+def _case() -> Case:
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    return Case(
+        case_id="B1",
+        order_id="O1",
+        shop_id="S1",
+        buyer_id="B",
+        market="US",
+        kind=Kind.refund_only,
+        state=State.pending_review,
+        reason="not_received",
+        responsibility=Responsibility.logistics,
+        amount=Decimal("1.00"),
+        currency="USD",
+        opened_by=Actor.buyer,
+        opened_at=now,
+        updated_at=now,
+        policy_version="bench",
+    )
