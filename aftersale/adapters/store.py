@@ -110,17 +110,8 @@ class SqlTransaction:
             case.version += 1
 
     def claim_due(self, until: datetime, limit: int) -> list[Case]:
-        query = (
-            select(cases)
-            .where(cases.c.deadline_at <= until, cases.c.quarantined_at.is_(None))
-            .order_by(cases.c.deadline_at, cases.c.case_id)
-            .limit(limit)
-        )
-        if self.postgres:  # lock the case and its order; rows another daemon holds are skipped
-            query = query.join(orders, orders.c.order_id == cases.c.order_id).with_for_update(
-                skip_locked=True, of=[cases, orders]
-            )
-        return [_case(row) for row in self.connection.execute(query)]
+        query = _claim(self.postgres)
+        return [_case(row) for row in self.connection.execute(query, {"until": until, "n": limit})]
 
     def quarantine(self, case_id: str, at: datetime, error: str) -> None:
         self.connection.execute(
@@ -186,11 +177,15 @@ class SqlTransaction:
         ).first()
         return None if row is None else dict(row.document)
 
-    def save_policy(self, version: str, document: dict[str, Any], at: datetime) -> None:
-        if self.policy_document(version) is None:
-            self.connection.execute(
-                insert(policies).values(version=version, document=document, created_at=at)
-            )
+    def save_policy(self, version: str, document: dict[str, Any], at: datetime) -> bool:
+        """Store the policy unless it is there; True when it was already stored."""
+        query = select(policies.c.version).where(policies.c.version == version)
+        if self.connection.execute(query).first() is not None:
+            return True
+        self.connection.execute(
+            insert(policies).values(version=version, document=document, created_at=at)
+        )
+        return False
 
     def message(self, message_id: str) -> dict[str, Any] | None:
         row = self.connection.execute(
@@ -328,6 +323,23 @@ MUTABLE = {
 
 
 MUTABLE_COLUMNS = frozenset(MUTABLE["cases"] + MUTABLE["orders"])
+
+
+@cache
+def _claim(postgres: bool) -> Select[Any]:
+    """Due cases, oldest deadline first; on PostgreSQL locked with their orders, skipping rows
+    another daemon holds."""
+    query = (
+        select(cases)
+        .where(cases.c.deadline_at <= bindparam("until"), cases.c.quarantined_at.is_(None))
+        .order_by(cases.c.deadline_at, cases.c.case_id)
+        .limit(bindparam("n"))
+    )
+    if postgres:
+        query = query.join(orders, orders.c.order_id == cases.c.order_id).with_for_update(
+            skip_locked=True, of=[cases, orders]
+        )
+    return query
 
 
 # Statements are built once: building one costs more than SQLite takes to run it.

@@ -22,10 +22,12 @@ class PolicyBook:
         self.current = current
         self._document = dict(document)
         self._pinned: dict[str, Policy] = {current.version: current}
+        self._stored = False
 
     def in_force(self, tx: Transaction, at: datetime) -> Policy:
         """The current policy, stored (if not yet) in the same transaction that pins a case."""
-        tx.save_policy(self.current.version, self._document, at)
+        if not self._stored:  # once seen committed in the database it never goes away
+            self._stored = tx.save_policy(self.current.version, self._document, at)
         return self.current
 
     def pinned(self, tx: Transaction, version: str) -> Policy:
