@@ -81,27 +81,24 @@ def wait_for(condition: Callable[[], bool], timeout: float = 90, what: str = "")
         time.sleep(0.1)
 
 
-def timeout_counts(url: str) -> dict[str, int]:
-    """How many review_timeout events each case has, from the event log itself."""
+def _counts(url: str, query: str) -> dict[str, int]:
     engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                "SELECT case_id, count(*) FROM events WHERE type = 'case.transition' "
-                "AND data->>'action' = 'review_timeout' GROUP BY case_id"
-            ).all()
+            return dict(connection.exec_driver_sql(query).all())  # type: ignore[arg-type]
     finally:
         engine.dispose()
-    return dict(rows)
+
+
+def timeout_counts(url: str) -> dict[str, int]:
+    """How many review_timeout events each case has, from the event log itself."""
+    return _counts(
+        url,
+        "SELECT case_id, count(*) FROM events WHERE type = 'case.transition' "
+        "AND data->>'action' = 'review_timeout' GROUP BY case_id",
+    )
 
 
 def states(url: str) -> dict[str, int]:
-    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.connect() as connection:
-            rows = connection.exec_driver_sql(
-                "SELECT state, count(*) FROM cases GROUP BY state"
-            ).all()
-    finally:
-        engine.dispose()
-    return dict(rows)
+    """How many cases are in each state."""
+    return _counts(url, "SELECT state, count(*) FROM cases GROUP BY state")
