@@ -305,6 +305,25 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
 @cli.command()
 @db_option
 @json_option
+def verify(db_url: str | None, as_json: bool) -> None:
+    """Check the database against the engine's invariants; exit 1 when any is broken."""
+    violations = _engine(db_url).verify()
+    if as_json:
+        render.print_json({"violations": violations})
+    elif violations:
+        for violation in violations:
+            render.console.print(
+                f"{violation['subject']}: [{violation['rule']}] {violation['detail']}",
+                markup=False,
+            )
+    else:
+        render.console.print("every invariant holds")
+    sys.exit(1 if violations else 0)
+
+
+@cli.command()
+@db_option
+@json_option
 def status(db_url: str | None, as_json: bool) -> None:
     """The timers' backlog: overdue deadlines, oldest lag, next deadline, quarantined cases."""
     backlog = _engine(db_url).status()

@@ -247,6 +247,27 @@ class SqlStore:
         with translate_errors(self.engine), self.engine.connect() as connection:
             return [_case(row) for row in connection.execute(query)]
 
+    def all_cases(self, page: int = 5000) -> Iterator[Case]:
+        yield from (_case(row) for row in self._pages(cases, cases.c.case_id, page))
+
+    def all_orders(self, page: int = 5000) -> Iterator[Order]:
+        yield from (_order(row) for row in self._pages(orders, orders.c.order_id, page))
+
+    def policy_versions(self) -> set[str]:
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return set(connection.execute(select(policies.c.version)).scalars())
+
+    def _pages(self, table: Table, key: Any, page: int) -> Iterator[Row[Any]]:
+        cursor = ""
+        while True:
+            query = select(table).where(key > cursor).order_by(key).limit(page)
+            with translate_errors(self.engine), self.engine.connect() as connection:
+                rows = connection.execute(query).all()
+            yield from rows
+            if len(rows) < page:
+                return
+            cursor = getattr(rows[-1], key.name)
+
     def next_deadline(self) -> tuple[datetime, str] | None:
         query = (
             select(cases.c.deadline_at, cases.c.case_id)

@@ -15,7 +15,8 @@ from aftersale.clock import Clock, iso
 from aftersale.domain import facts, orders
 from aftersale.domain import validation as check
 from aftersale.domain.cases import CaseRules
-from aftersale.domain.events import Event
+from aftersale.domain.events import CASE_TRANSITION, Event
+from aftersale.domain.invariants import Violation, check_case, check_orders
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
 from aftersale.domain.requests import parse_open
@@ -297,6 +298,32 @@ class AfterSale:
         backlog["oldest_lag_seconds"] = 0.0 if oldest is None else (now - oldest).total_seconds()
         backlog["next_deadline_at"] = iso(upcoming)
         return backlog
+
+    def verify(self) -> list[dict[str, str]]:
+        """Every violation of the invariants in the database (empty when all hold)."""
+        transitions: dict[str, list[dict[str, Any]]] = {}
+        for event in self.store.iter_events():
+            if event["type"] == CASE_TRANSITION:
+                transitions.setdefault(event["case_id"], []).append(event)
+        stored_policies = self.store.policy_versions()
+        cases = list(self.store.all_cases())
+        found: list[Violation] = []
+        for case in cases:
+            found += check_case(case, transitions.pop(case.case_id, []))
+            if case.policy_version not in stored_policies:
+                found.append(
+                    Violation(
+                        "policy",
+                        f"case {case.case_id}",
+                        f"policy {case.policy_version} is not stored",
+                    )
+                )
+        found += [
+            Violation("history", f"case {case_id}", "events of a case that does not exist")
+            for case_id in sorted(transitions)
+        ]
+        found += check_orders(self.store.all_orders(), cases)
+        return [violation.as_dict() for violation in found]
 
     def retry_case(self, case_id: str) -> bool:
         """Put a quarantined case back in the sweep; False when it was not quarantined."""
