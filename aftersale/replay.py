@@ -26,6 +26,7 @@ from aftersale.errors import AfterSaleError, CommandRefused, InvalidInput, OutOf
 from aftersale.service.engine import AfterSale
 
 MEMORY_URL = "sqlite://"
+MAX_LINE_CHARACTERS = 1_000_000  # far above any real line (notes are at most 2,000 characters)
 ACTION_LINE_FIELDS = frozenset({"case_id", "action", "actor", "actor_id"}).union(
     *ACTION_FIELDS.values()
 )
@@ -178,10 +179,14 @@ class _InvalidJson(Exception):
 
 
 def _parse(text: str) -> dict[str, Any]:
+    if len(text) > MAX_LINE_CHARACTERS:
+        raise InvalidInput(f"the line is longer than {MAX_LINE_CHARACTERS:,} characters")
     try:
         line = json.loads(text)
     except json.JSONDecodeError as error:
         raise _InvalidJson(f"not JSON: {error.msg} at column {error.colno}") from None
+    except RecursionError:
+        raise _InvalidJson("not JSON this engine reads: nested too deeply") from None
     if not isinstance(line, dict):
         raise _InvalidJson("a line must be a JSON object")
     kind = line.get("type")
