@@ -122,7 +122,7 @@ def test_random_bytes_are_refused_as_a_line_and_change_nothing(garbage: str) -> 
                 ]
             ),
         },
-        optional={name: JSONISH for name in FIELDS[2:]},
+        optional=dict.fromkeys(FIELDS[2:], JSONISH),
     )
 )
 def test_malformed_lines_get_a_code_and_write_nothing_of_their_own(line: dict[str, Any]) -> None:
