@@ -69,18 +69,24 @@ class Daemon:
         """One sweep and one reminder pass; None when waiting out a database failure."""
         if not self.backoff.ready():
             return None
-        started = time.monotonic()
         try:
-            backlog = self.engine.status()
-            report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
-            reminded = 0
-            if self.options.remind_before is not None and not self.stop_requested:
-                reminded = self.engine.remind(self.options.remind_before, self.options.batch)
+            line = self.run_once()
         except StorageError as error:
             delay = self.backoff.failed()
             log.warning("database unavailable (%s); retrying in %.0f s", error, delay)
             return None
         self.backoff.succeeded()
+        return line
+
+    def run_once(self) -> dict[str, Any]:
+        """One full sweep and reminder pass, logged as one JSON line; database errors raise
+        (``--once`` exits 3 on them, for cron to see)."""
+        started = time.monotonic()
+        backlog = self.engine.status()
+        report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
+        reminded = 0
+        if self.options.remind_before is not None and not self.stop_requested:
+            reminded = self.engine.remind(self.options.remind_before, self.options.batch)
         line = {
             "sweep": "done",
             "fired": report.fired,
@@ -93,10 +99,6 @@ class Daemon:
         }
         log.info(json.dumps(line))
         return line
-
-    def run_once(self) -> dict[str, Any] | None:
-        """``--once``: one full sweep and reminder pass (for cron and tests)."""
-        return self.tick()
 
     def run(self) -> None:
         """Tick every ``interval`` until SIGTERM or SIGINT; then finish the batch and return."""
