@@ -245,7 +245,7 @@ class AfterSale:
         kept: the case really had moved, and the error names the state it moved to. Returns
         the case without its history (``case()`` reads that).
         """
-        when = self._at(at)
+        given = None if at is None else self._at(at)
         case_id = check.identifier(case_id, "case_id")
         wanted = Action(check.choice(action, "action", frozenset(Action.__members__)))
         who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
@@ -254,6 +254,9 @@ class AfterSale:
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             case = self._case(tx, case_id)
+            # "now" is read with the case in hand, so a writer that committed while this one
+            # waited for the database is never in this one's future
+            when = given or self.clock.now()
             if when < case.updated_at:
                 raise OutOfOrder(
                     f"case {case_id}: {when} is before its latest transition ({case.updated_at})",
