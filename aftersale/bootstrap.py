@@ -26,18 +26,23 @@ def connect(
     config_dir: str | Path | None = None,
     clock: Clock | None = None,
     migrate: bool = True,
+    require_identity: bool = True,
 ) -> AfterSale:
     """An engine over the database at ``url`` with the policy in ``config_dir``.
 
     ``migrate`` brings the schema to the newest revision first (the embedded default); turn it
-    off where operators run ``aftersale db upgrade`` themselves.
+    off where operators run ``aftersale db upgrade`` themselves. ``require_identity`` makes
+    buyers and sellers name themselves (``actor_id``) on every open and action; tools that
+    speak for them (replay, the operator CLI) turn it off and check an ``actor_id`` if given.
     """
     document = read_document(None if config_dir is None else Path(config_dir))
     policies = PolicyBook(policy_from_document(document), document)
     engine = make_engine(database_url(url))
     if migrate:
         upgrade(engine)
-    return AfterSale(SqlStore(engine), policies, clock or SystemClock())
+    return AfterSale(
+        SqlStore(engine), policies, clock or SystemClock(), require_identity=require_identity
+    )
 
 
 def upgrade_database(url: str | None = None) -> bool:

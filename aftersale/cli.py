@@ -69,7 +69,8 @@ config_option = click.option(
 
 
 def _engine(db_url: str | None, config_dir: str | None = None) -> AfterSale:
-    return connect(db_url, config_dir=config_dir)
+    # An operator acts for buyers and sellers: --actor-id is checked when given, not required.
+    return connect(db_url, config_dir=config_dir, require_identity=False)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

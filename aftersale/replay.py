@@ -127,7 +127,9 @@ def replay(
     config_dir: str | Path | None = None,
 ) -> ReplayResult:
     clock = VirtualClock(datetime.min.replace(tzinfo=UTC))
-    engine = connect(db_url or MEMORY_URL, config_dir=config_dir, clock=clock)
+    engine = connect(
+        db_url or MEMORY_URL, config_dir=config_dir, clock=clock, require_identity=False
+    )
     cursor = _last_seq(engine)
     player = _Player(engine, clock)
     for number, text in enumerate(lines, start=1):

@@ -33,8 +33,17 @@ class AfterSale:
     """The after-sale engine over one database. Build it with :func:`aftersale.connect`."""
 
     def __init__(
-        self, store: Store, policies: PolicyBook, clock: Clock, rules: CaseRules | None = None
+        self,
+        store: Store,
+        policies: PolicyBook,
+        clock: Clock,
+        rules: CaseRules | None = None,
+        *,
+        require_identity: bool = True,
     ) -> None:
+        # A buyer or a seller must say who they are (buyer_id, shop_id) and may act only on
+        # their own orders; replay and operator tools, which speak for them, turn it off.
+        self.require_identity = require_identity
         self.store = store
         self.policies = policies
         self.clock = clock
@@ -203,6 +212,7 @@ class AfterSale:
                 actor_id=actor_id,
             ),
         )
+        self._identified(request.actor, request.actor_id)
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             known = tx.case(request.case_id)
@@ -251,6 +261,7 @@ class AfterSale:
         who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
         if actor_id is not None:
             actor_id = check.identifier(actor_id, "actor_id")
+        self._identified(who, actor_id)
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             case = self._case(tx, case_id)
@@ -370,6 +381,11 @@ class AfterSale:
 
     def _at(self, at: Instant) -> datetime:
         return self.clock.now() if at is None else check.instant(at, "at")
+
+    def _identified(self, actor: Actor, actor_id: str | None) -> None:
+        if self.require_identity and actor_id is None and actor in (Actor.buyer, Actor.seller):
+            who = "buyer_id" if actor is Actor.buyer else "shop_id"
+            raise InvalidInput(f"actor_id is required for a {actor}: give the order's {who}")
 
     def _order(self, tx: Transaction, order_id: str) -> Order:
         order = tx.order(check.identifier(order_id, "order_id"))

@@ -20,6 +20,7 @@ from aftersale.demo import month_scenario
 from tests.daemon.conftest import Daemons, wait_for
 
 KILLS = 5
+IDS = {"buyer": "buyer-a", "seller": "shop-a", "platform": None}
 
 
 def test_a_replay_killed_at_random_points_leaves_a_database_that_verifies(
@@ -66,6 +67,7 @@ def test_racing_writers_and_two_daemons_leave_only_conflicts_and_a_clean_databas
             "buyer",
             "damaged",
             at=now - timedelta(hours=48) + timedelta(seconds=number / 5),
+            actor_id="buyer-a",
         )
     for _ in range(2):
         daemons.start("--interval", "0.1", "--batch", "20")
@@ -89,7 +91,7 @@ def test_racing_writers_and_two_daemons_leave_only_conflicts_and_a_clean_databas
         while time.monotonic() < stop:
             action, actor, fields = rng.choice(moves)
             try:
-                mine.act(f"RR-{rng.randrange(100)}", action, actor, **fields)
+                mine.act(f"RR-{rng.randrange(100)}", action, actor, actor_id=IDS[actor], **fields)
                 done[action] += 1
             except CommandRefused as refused:
                 codes[refused.code] += 1

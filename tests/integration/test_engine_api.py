@@ -190,3 +190,41 @@ def test_the_engine_clock_is_the_default_instant(engine: AfterSale, clock: Virtu
     view = engine.open_case("CX-1", "US-100231", "cancellation", "buyer", "changed_mind")
     assert view["state"] == "cancelled"  # inside the free-cancel hour: auto-approved
     assert view["opened_at"] == "2026-03-02T09:20:00Z"
+
+
+def test_a_host_engine_requires_buyers_and_sellers_to_name_themselves(
+    clock: VirtualClock,
+) -> None:
+    import aftersale
+
+    host = aftersale.connect("sqlite://", clock=clock)  # identity required by default
+    _delivered(host)
+    with pytest.raises(InvalidInput, match="actor_id is required"):
+        host.open_case("RR-1", "US-100231", "return_refund", "buyer", "damaged", at=DELIVERED)
+    with pytest.raises(Forbidden):
+        host.open_case(
+            "RR-1",
+            "US-100231",
+            "return_refund",
+            "buyer",
+            "damaged",
+            actor_id="buyer-eve",
+            at=DELIVERED,
+        )
+    host.open_case(
+        "RR-1",
+        "US-100231",
+        "return_refund",
+        "buyer",
+        "damaged",
+        actor_id="buyer-ada",
+        at=DELIVERED,
+    )
+    later = DELIVERED + timedelta(hours=1)
+    with pytest.raises(Forbidden, match="not this order's seller"):
+        host.act("RR-1", "approve", "seller", actor_id="shop-rival", at=later)
+    with pytest.raises(InvalidInput, match="actor_id is required"):
+        host.act("RR-1", "approve", "seller", at=later)
+    assert host.case("RR-1")["state"] == "pending_review"
+    host.act("RR-1", "approve", "seller", actor_id="shop-lumen-audio", at=later)
+    assert host.case("RR-1")["state"] == "awaiting_return_shipment"

@@ -16,6 +16,7 @@ from aftersale import CommandRefused, VirtualClock
 from tests.conftest import MONDAY_9AM
 
 ROUNDS = 12
+SHOP = "shop-lumen-audio"
 SHIPPED = MONDAY_9AM + timedelta(days=1)
 
 
@@ -54,6 +55,7 @@ def _open_cases(engine: aftersale.AfterSale) -> list[tuple[str, datetime]]:
             "buyer",
             "not_received",
             at=SHIPPED + timedelta(minutes=number),
+            actor_id="buyer-ada",
         )
         opened.append((view["case_id"], datetime.fromisoformat(view["deadline_at"])))
     return opened
@@ -68,7 +70,9 @@ def test_a_seller_approval_racing_its_own_timeout_has_exactly_one_winner(
     for case_id, deadline in _open_cases(setup):
         approve_at = deadline - timedelta(milliseconds=1)
         seller_result, fired = _race(
-            lambda c=case_id, a=approve_at: seller.act(c, "approve", "seller", at=a),
+            lambda c=case_id, a=approve_at: seller.act(
+                c, "approve", "seller", at=a, actor_id=SHOP
+            ),
             lambda d=deadline: daemon.fire_due(d),
         )
         actions = [step["action"] for step in setup.case(case_id)["history"]]
@@ -93,9 +97,9 @@ def test_two_seller_clicks_at_once_approve_and_reject_only_one_lands(
     for case_id, deadline in _open_cases(setup):
         at = deadline - timedelta(hours=1)
         results = _race(
-            lambda c=case_id, a=at: first.act(c, "approve", "seller", at=a),
+            lambda c=case_id, a=at: first.act(c, "approve", "seller", at=a, actor_id=SHOP),
             lambda c=case_id, a=at: second.act(
-                c, "reject", "seller", at=a, reject_reason="delivered_per_carrier"
+                c, "reject", "seller", at=a, reject_reason="delivered_per_carrier", actor_id=SHOP
             ),
         )
         winners = [r for r in results if isinstance(r, dict)]

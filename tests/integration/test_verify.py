@@ -80,7 +80,7 @@ def test_each_kind_of_damage_is_found_and_named(
 
 
 def test_a_waiting_case_without_its_deadline_is_found(db_url: str) -> None:
-    engine = aftersale.connect(db_url)
+    engine = aftersale.connect(db_url, require_identity=False)
     engine.order_paid(
         "US-1", "shop-a", "buyer-ada", "US", "USD", "10.00", at="2026-03-02T09:00:00Z"
     )

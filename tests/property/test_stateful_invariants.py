@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,13 @@ import hypothesis.strategies as st
 import pytest
 import sqlalchemy
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
@@ -80,7 +87,6 @@ class AfterSaleMachine(RuleBasedStateMachine):
         self.orders: list[str] = []
         self.cases: list[str] = []
         self.log: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.refused = 0
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         before = _snapshot(self.engine)
@@ -89,8 +95,9 @@ class AfterSaleMachine(RuleBasedStateMachine):
         self.log.append((name, args, kwargs))
         try:
             getattr(self.engine, name)(*args, **kwargs)
-        except CommandRefused:
-            self.refused += 1
+            TALLY["applied"] += 1
+        except CommandRefused as refused:
+            TALLY[refused.code] += 1
             new = self.engine.events_after(seen[-1]["seq"] if seen else 0, 10_000)
             # a refusal keeps the overdue timeouts taken before it, and writes nothing else
             assert all(e["action"].endswith("_timeout") and e["auto"] for e in new), new
@@ -117,15 +124,31 @@ class AfterSaleMachine(RuleBasedStateMachine):
         reason=st.sampled_from(REASONS),
         amount=st.sampled_from([None, "5.00", "300.00"]),
         unused=st.booleans(),
+        who=st.sampled_from(["right"] * 8 + ["wrong", "missing"]),
     )
     def open_case(
-        self, index: int, kind: str, actor: str, reason: str, amount: str | None, unused: bool
+        self,
+        index: int,
+        kind: str,
+        actor: str,
+        reason: str,
+        amount: str | None,
+        unused: bool,
+        who: str,
     ) -> None:
         case_id = f"AS-{len(self.cases)}"
         self.cases.append(case_id)
         order_id = self.orders[index % len(self.orders)]
         self._call(
-            "open_case", case_id, order_id, kind, actor, reason, amount=amount, item_unused=unused
+            "open_case",
+            case_id,
+            order_id,
+            kind,
+            actor,
+            reason,
+            amount=amount,
+            item_unused=unused,
+            actor_id=_identity(actor, who),
         )
 
     @precondition(lambda self: self.cases)
@@ -134,10 +157,12 @@ class AfterSaleMachine(RuleBasedStateMachine):
         action=st.sampled_from(ACTIONS),
         actor=st.sampled_from(ACTORS),
         outcome=st.sampled_from(["refund", "return", "deny"]),
+        who=st.sampled_from(["right"] * 8 + ["wrong", "missing"]),
     )
-    def act(self, index: int, action: str, actor: str, outcome: str) -> None:
+    def act(self, index: int, action: str, actor: str, outcome: str, who: str) -> None:
         fields = {"outcome": outcome} if action == "rule" else FIELDS.get(action, {})
-        self._call("act", self.cases[index % len(self.cases)], action, actor, **fields)
+        case_id = self.cases[index % len(self.cases)]
+        self._call("act", case_id, action, actor, actor_id=_identity(actor, who), **fields)
 
     @rule(minutes=st.integers(1, 60 * 24 * 6), sweep=st.booleans())
     def time_passes(self, minutes: int, sweep: bool) -> None:
@@ -175,8 +200,23 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestOnSqlite = AfterSaleMachine.TestCase
-TestOnSqlite.settings = SETTINGS
+TALLY: Counter[str] = Counter()
+
+
+def _identity(actor: str, who: str) -> str | None:
+    """Mostly the right id; sometimes another party's, sometimes none (then refused)."""
+    if actor not in ("buyer", "seller") or who == "missing":
+        return None
+    right = "buyer-a" if actor == "buyer" else "shop-a"
+    return right if who == "right" else f"{right}-impostor"
+
+
+def test_the_invariants_hold_on_sqlite() -> None:
+    TALLY.clear()
+    run_state_machine_as_test(AfterSaleMachine, settings=SETTINGS)
+    # the runs did real work, and identity was checked both ways
+    assert TALLY["applied"] > 300, TALLY
+    assert TALLY["forbidden"] > 0 and TALLY["invalid_input"] > 0, TALLY
 
 
 class PostgresMachine(AfterSaleMachine):
@@ -215,10 +255,8 @@ def _pg_run(sql: str) -> None:
 def test_the_invariants_hold_on_postgresql() -> None:
     if not os.environ.get("AFTERSALE_TEST_PG_URL"):
         pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
-    test = PostgresMachine.TestCase()
-    test.settings = settings(SETTINGS, max_examples=8)
     try:
-        test.runTest()
+        run_state_machine_as_test(PostgresMachine, settings=settings(SETTINGS, max_examples=8))
     finally:
         while SCHEMAS:
             _pg_run(f"DROP SCHEMA {SCHEMAS.pop()} CASCADE")
