@@ -9,6 +9,7 @@ from aftersale.adapters.db import DEFAULT_URL, make_engine, safe_url, upgrade
 from aftersale.adapters.store import SqlStore
 from aftersale.clock import Clock, SystemClock
 from aftersale.config import policy_from_document, read_document
+from aftersale.health_config import load_health
 from aftersale.service.engine import AfterSale
 from aftersale.service.policies import PolicyBook
 
@@ -40,8 +41,13 @@ def connect(
     engine = make_engine(database_url(url))
     if migrate:
         upgrade(engine)
+    folder = None if config_dir is None else Path(config_dir)
     return AfterSale(
-        SqlStore(engine), policies, clock or SystemClock(), require_identity=require_identity
+        SqlStore(engine),
+        policies,
+        clock or SystemClock(),
+        require_identity=require_identity,
+        health=load_health(folder),
     )
 
 

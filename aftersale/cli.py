@@ -304,6 +304,22 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("shop_id")
+@click.option("--as-of", "as_of", default=None, help="ISO instant (default: now).")
+@db_option
+@config_option
+@json_option
+def health(
+    shop_id: str, as_of: str | None, db_url: str | None, config_dir: str | None, as_json: bool
+) -> None:
+    """A shop's health report: each metric with its numbers, points and costly examples."""
+    report = _engine(db_url, config_dir).health(
+        shop_id, None if as_of is None else _instant(as_of, "--as-of")
+    )
+    render.print_json(report) if as_json else render.print_health(report)
+
+
+@cli.command()
 @db_option
 @json_option
 def verify(db_url: str | None, as_json: bool) -> None:

@@ -178,3 +178,42 @@ def bench_table(report: dict[str, Any]) -> Table:
             figure["detail"],
         )
     return table
+
+
+def print_health(report: dict[str, Any]) -> None:
+    score = "not scored" if report["score"] is None else f"{report['score']:.2f}"
+    console.print(
+        f"[bold]{report['shop_id']}[/] as of {report['as_of']}: score {score}, "
+        f"tier {report['tier'] or '-'} ({report['orders_delivered_90d']} orders delivered in "
+        f"90 days; {'eligible' if report['eligible'] else 'fewer than needed to be scored'})"
+    )
+    table = Table(title="metrics")
+    for column in (
+        "dimension",
+        "metric",
+        "value",
+        "numerator / denominator",
+        "points",
+        "window",
+        "examples that cost points",
+    ):
+        table.add_column(column)
+    for name, dimension in report["dimensions"].items():
+        for metric_id, m in dimension["metrics"].items():
+            value = "no data" if m["no_data"] else f"{m['value']:.2%}"
+            table.add_row(
+                f"{name} ({dimension['weight']:.0%}: {dimension['score']:.2f})",
+                metric_id,
+                value,
+                f"{m['numerator']} / {m['denominator']}",
+                f"{m['points']:.2f}",
+                f"{m['window_days']} d by {m['cohort']}",
+                ", ".join(m["examples"]),
+            )
+    console.print(table)
+    credit = report["compliance"]
+    console.print(
+        f"compliance credit {credit['credit']} ({credit['overturned_rejections_90d']} "
+        f"overturned rejections in 90 days); major promotions: "
+        f"{'yes' if credit['major_promotions_eligible'] else 'no'}"
+    )

@@ -256,7 +256,9 @@ def _result(engine: AfterSale, player: _Player, cursor: int) -> ReplayResult:
     case_ids = sorted({e["case_id"] for e in events if e["case_id"] is not None})
     cases = [_replay_case(engine.case(case_id)) for case_id in case_ids]
     clock = player.clock.now() if player.started else None
-    return ReplayResult(clock, cases, events, player.errors, health={})
+    shops = sorted({e["shop_id"] for e in events if e["shop_id"] is not None})
+    health = {shop: engine.health(shop, clock) for shop in shops} if clock else {}
+    return ReplayResult(clock, cases, events, player.errors, health=health)
 
 
 def _replay_case(view: dict[str, Any]) -> dict[str, Any]:

@@ -228,6 +228,12 @@ class SqlStore:
         with translate_errors(self.engine), self.engine.connect() as connection:
             return [event_dict(row) for row in connection.execute(query)]
 
+    def shop_events(self, shop_id: str) -> list[dict[str, Any]]:
+        """Every event of one shop, oldest first (the health score's input)."""
+        query = select(events).where(events.c.shop_id == shop_id).order_by(events.c.seq)
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return [event_dict(row) for row in connection.execute(query)]
+
     def events_after(self, cursor: int, limit: int) -> list[dict[str, Any]]:
         query = select(events).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
         with translate_errors(self.engine), self.engine.connect() as connection:

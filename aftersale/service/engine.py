@@ -16,6 +16,8 @@ from aftersale.domain import facts, orders
 from aftersale.domain import validation as check
 from aftersale.domain.cases import CaseRules
 from aftersale.domain.events import CASE_TRANSITION, Event
+from aftersale.domain.health.report import health_report
+from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.invariants import Violation, check_case, check_orders
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
@@ -40,10 +42,12 @@ class AfterSale:
         rules: CaseRules | None = None,
         *,
         require_identity: bool = True,
+        health: tuple[HealthSettings, str] | None = None,
     ) -> None:
         # A buyer or a seller must say who they are (buyer_id, shop_id) and may act only on
         # their own orders; replay and operator tools, which speak for them, turn it off.
         self.require_identity = require_identity
+        self.health_settings = health
         self.store = store
         self.policies = policies
         self.clock = clock
@@ -312,6 +316,17 @@ class AfterSale:
         backlog["oldest_lag_seconds"] = 0.0 if oldest is None else (now - oldest).total_seconds()
         backlog["next_deadline_at"] = iso(upcoming)
         return backlog
+
+    def health(self, shop_id: str, as_of: Instant = None) -> dict[str, Any]:
+        """The shop's health report of health.md as of ``as_of`` (default now)."""
+        if self.health_settings is None:
+            raise InvalidInput("this engine was built without health settings")
+        shop_id = check.identifier(shop_id, "shop_id")
+        settings, version = self.health_settings
+        events = self.store.shop_events(shop_id)
+        if not events:
+            raise NotFound(f"no shop {shop_id}")
+        return health_report(shop_id, events, self._at(as_of), settings, version)
 
     def verify(self) -> list[dict[str, str]]:
         """Every violation of the invariants in the database (empty when all hold)."""
