@@ -319,7 +319,7 @@ def test_a_broken_health_file_names_the_key(tmp_path: Path) -> None:
     shutil.copytree(default_config_dir(), folder)
     path = folder / "health.toml"
     path.write_text(path.read_text().replace("weight = 0.20", "weight = 0.25"))
-    with pytest.raises(PolicyError, match="health.toml: dimensions: weights add up"):
+    with pytest.raises(PolicyError, match=r"health\.toml: dimensions: weights add up"):
         load_health(folder)
     path.write_text(
         path.read_text()
