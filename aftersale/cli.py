@@ -132,10 +132,16 @@ def demo(db_url: str | None, seed: int, as_json: bool) -> None:
     output = result.as_dict()
     render.console.print(render.every_case_table(output["cases"]))
     render.console.print(render.shop_table(output["cases"]))
+    for shop_id, report in output["health"].items():
+        alert = " - clearance risk alert open" if report["alerts"] else ""
+        score = "not scored" if report["score"] is None else f"{report['score']:.2f}"
+        render.console.print(
+            f"health of {shop_id}: {score} ({report['tier'] or 'no tier'}){alert}", markup=False
+        )
     _print_replay(result, as_json=False)
     render.console.print(
         f"Look closer: aftersale case list --db {shown_url(url)} --shop SHOP; "
-        "aftersale case show CASE_ID"
+        "aftersale case show CASE_ID; aftersale health SHOP [--history 30]"
     )
 
 
@@ -306,13 +312,30 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
 @cli.command()
 @click.argument("shop_id")
 @click.option("--as-of", "as_of", default=None, help="ISO instant (default: now).")
+@click.option(
+    "--history",
+    default=None,
+    type=click.IntRange(1, 3650),
+    help="Show the last N daily snapshots instead.",
+)
 @db_option
 @config_option
 @json_option
 def health(
-    shop_id: str, as_of: str | None, db_url: str | None, config_dir: str | None, as_json: bool
+    shop_id: str,
+    as_of: str | None,
+    history: int | None,
+    db_url: str | None,
+    config_dir: str | None,
+    as_json: bool,
 ) -> None:
     """A shop's health report: each metric with its numbers, points and costly examples."""
+    if history is not None:
+        trend = _engine(db_url, config_dir).health_history(shop_id, history)
+        render.print_json(trend) if as_json else render.console.print(
+            render.trend_table(shop_id, trend)
+        )
+        return
     report = _engine(db_url, config_dir).health(
         shop_id, None if as_of is None else _instant(as_of, "--as-of")
     )

@@ -87,3 +87,9 @@ def _first_instant_at_or_after(wall: datetime, zone: ZoneInfo) -> datetime:
         else:
             low = middle
     return high.replace(microsecond=0) if high.microsecond else high
+
+
+def next_local_midnight(after: datetime, zone: ZoneInfo) -> datetime:
+    """The first local midnight in ``zone`` strictly after ``after`` (in UTC)."""
+    day = after.astimezone(zone).date() + timedelta(days=1)
+    return _first_instant_at_or_after(datetime.combine(day, datetime.min.time()), zone)

@@ -26,6 +26,7 @@ from aftersale.service.engine import AfterSale
 
 log = logging.getLogger("aftersale.daemon")
 MAX_BACKOFF_SECONDS = 30.0
+SNAPSHOT_CHECK_SECONDS = 60.0  # how often the daemon looks for shops whose midnight passed
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Daemon:
         self.stop_requested = False
         self.backoff = _Backoff()
         self._scheduler: BlockingScheduler | None = None
+        self._snapshots_due = 0.0  # the next time to look for local midnights passed
 
     def tick(self) -> dict[str, Any] | None:
         """One sweep and one reminder pass; None when waiting out a database failure."""
@@ -98,6 +100,11 @@ class Daemon:
             "seconds": round(time.monotonic() - started, 3),
         }
         log.info(json.dumps(line))
+        if not self.stop_requested and time.monotonic() >= self._snapshots_due:
+            taken = self.engine.take_snapshots(refresh=True)
+            self._snapshots_due = time.monotonic() + SNAPSHOT_CHECK_SECONDS
+            if taken:
+                log.info(json.dumps({"snapshots": "done", "taken": taken}))
         return line
 
     def run(self) -> None:

@@ -217,3 +217,20 @@ def print_health(report: dict[str, Any]) -> None:
         f"overturned rejections in 90 days); major promotions: "
         f"{'yes' if credit['major_promotions_eligible'] else 'no'}"
     )
+
+
+def trend_table(shop_id: str, trend: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title=f"{shop_id}: daily snapshots")
+    for column in ("local midnight (UTC)", "score", "tier", "", "alert"):
+        table.add_column(column)
+    for day in trend:
+        score = day["score"]
+        bar = "" if score is None else "█" * round(score * 4)
+        table.add_row(
+            day["taken_at"],
+            "-" if score is None else f"{score:.2f}",
+            day["tier"] or "-",
+            bar,
+            "clearance risk" if day["alert_open"] else "",
+        )
+    return table

@@ -170,7 +170,12 @@ class _Player:
             self.errors.append(LineError(number, refused.code, refused.message))
 
     def advance(self, instant: datetime) -> None:
-        """Take every deadline at or before ``instant``, then move the clock there."""
+        """Take every deadline and snapshot at or before ``instant``, in time order (at one
+        midnight, deadlines first), then move the clock there."""
+        for midnight in self.engine.snapshot_instants(instant):
+            self.engine.fire_due(midnight)
+            self.clock.move_to(max(self.clock.now(), midnight))
+            self.engine.take_snapshots(midnight)
         self.engine.fire_due(instant)
         self.clock.move_to(instant)
         self.started = True

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -130,4 +131,15 @@ messages = Table(
     Column("order_id", String(ID)),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("replied_at", UTCDateTime()),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("shop_id", String(ID), primary_key=True),
+    Column("taken_at", UTCDateTime(), primary_key=True),  # a local midnight of the shop's market
+    Column("score", Float),
+    Column("tier", String(16)),
+    Column("alert_open", Boolean, nullable=False),  # clearance-risk alert open after this one
+    Column("report", Json, nullable=False),
 )

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from aftersale.adapters.db import READ_ONLY, translate_errors
-from aftersale.adapters.schema import cases, events, messages, orders, policies
+from aftersale.adapters.schema import cases, events, messages, orders, policies, snapshots
 from aftersale.clock import iso
 from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
@@ -187,6 +187,18 @@ class SqlTransaction:
         )
         return False
 
+    def add_snapshot(self, row: dict[str, Any]) -> None:
+        self.connection.execute(insert(snapshots).values(**row))
+
+    def last_snapshots(self, shop_id: str, limit: int) -> list[dict[str, Any]]:
+        query = (
+            select(snapshots.c.taken_at, snapshots.c.score, snapshots.c.alert_open)
+            .where(snapshots.c.shop_id == shop_id)
+            .order_by(snapshots.c.taken_at.desc())
+            .limit(limit)
+        )
+        return [dict(row._mapping) for row in self.connection.execute(query)]
+
     def message(self, message_id: str) -> dict[str, Any] | None:
         row = self.connection.execute(
             select(messages).where(messages.c.message_id == message_id)
@@ -227,6 +239,30 @@ class SqlStore:
         query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
         with translate_errors(self.engine), self.engine.connect() as connection:
             return [event_dict(row) for row in connection.execute(query)]
+
+    def shop_markets(self) -> dict[str, tuple[str, datetime]]:
+        """Each shop's market (that of its first order) and when it was first paid."""
+        first = (
+            select(orders.c.shop_id, func.min(orders.c.paid_at).label("first"))
+            .group_by(orders.c.shop_id)
+            .subquery()
+        )
+        query = select(orders.c.shop_id, orders.c.market, orders.c.paid_at).join(
+            first, (orders.c.shop_id == first.c.shop_id) & (orders.c.paid_at == first.c.first)
+        )
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return {row.shop_id: (row.market, row.paid_at) for row in connection.execute(query)}
+
+    def snapshots(self, shop_id: str, limit: int) -> list[dict[str, Any]]:
+        """The shop's latest snapshots, newest first."""
+        query = (
+            select(snapshots)
+            .where(snapshots.c.shop_id == shop_id)
+            .order_by(snapshots.c.taken_at.desc())
+            .limit(limit)
+        )
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     def shop_events(self, shop_id: str) -> list[dict[str, Any]]:
         """Every event of one shop, oldest first (the health score's input)."""

@@ -25,6 +25,7 @@ from aftersale.domain.requests import parse_open
 from aftersale.errors import CommandRefused, Conflict, InvalidInput, NotFound, OutOfOrder
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store, Transaction
+from aftersale.service.snapshots import SnapshotTaker
 from aftersale.service.timers import SweepReport, TimerSweep
 from aftersale.service.views import case_view, order_view
 
@@ -48,6 +49,9 @@ class AfterSale:
         # their own orders; replay and operator tools, which speak for them, turn it off.
         self.require_identity = require_identity
         self.health_settings = health
+        self.snapshots = (
+            None if health is None else SnapshotTaker(store, policies.current, health, clock)
+        )
         self.store = store
         self.policies = policies
         self.clock = clock
@@ -94,7 +98,9 @@ class AfterSale:
             order, event = orders.record_paid(fact, when)
             tx.add_order(order)
             tx.append([event], self.clock.now())
-            return order_view(order)
+        if self.snapshots is not None:
+            self.snapshots.note_shop(order.shop_id, order.market, order.paid_at)
+        return order_view(order)
 
     def order_shipped(
         self, order_id: str, tracking: str | None = None, *, at: Instant = None
@@ -326,7 +332,39 @@ class AfterSale:
         events = self.store.shop_events(shop_id)
         if not events:
             raise NotFound(f"no shop {shop_id}")
-        return health_report(shop_id, events, self._at(as_of), settings, version)
+        when = self._at(as_of)
+        report = health_report(shop_id, events, when, settings, version)
+        last = [row for row in self.store.snapshots(shop_id, 2) if row["taken_at"] <= when]
+        if last and last[0]["alert_open"]:
+            report["alerts"] = [
+                {"type": "clearance_risk", "open": True, "last_snapshot": iso(last[0]["taken_at"])}
+            ]
+        return report
+
+    def snapshot_instants(self, until: Instant = None) -> list[datetime]:
+        """The local midnights at or before ``until`` at which some shop's snapshot is due."""
+        return [] if self.snapshots is None else self.snapshots.instants(self._at(until))
+
+    def take_snapshots(self, until: Instant = None, *, refresh: bool = False) -> int:
+        """Take the daily health snapshots due at or before ``until``; how many were taken."""
+        if self.snapshots is None:
+            return 0
+        if refresh:
+            self.snapshots.refresh()
+        return self.snapshots.take(self._at(until))
+
+    def health_history(self, shop_id: str, days: int = 30) -> list[dict[str, Any]]:
+        """The shop's last ``days`` snapshots, oldest first."""
+        rows = self.store.snapshots(check.identifier(shop_id, "shop_id"), max(1, days))
+        return [
+            {
+                "taken_at": iso(r["taken_at"]),
+                "score": r["score"],
+                "tier": r["tier"],
+                "alert_open": r["alert_open"],
+            }
+            for r in reversed(rows)
+        ]
 
     def verify(self) -> list[dict[str, str]]:
         """Every violation of the invariants in the database (empty when all hold)."""

@@ -37,7 +37,9 @@ def test_a_replay_killed_at_random_points_leaves_a_database_that_verifies(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.8, 2.5))
+        watcher = aftersale.connect(url)
+        wait_for(lambda w=watcher: bool(w.events_after(0, 1)), what="the replay writing")
+        time.sleep(rng.uniform(0.0, 1.0))  # then kill it at a random point
         replaying.send_signal(signal.SIGKILL)
         replaying.wait(timeout=30)
         engine = aftersale.connect(url)

@@ -240,3 +240,26 @@ def test_the_demo_plays_a_month_with_no_refused_line(tmp_path: Path) -> None:
     output = _json(done)
     assert output["errors"] == []
     assert {c["kind"] for c in output["cases"]} == {"cancellation", "refund_only", "return_refund"}
+
+
+def test_health_shows_a_report_and_the_snapshot_trend(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'ops.db'}"
+    path = _scenario(tmp_path, LINES)
+    assert (
+        _run(
+            tmp_path, "replay", str(path), "--db", db, "--until", "2026-03-20T00:00:00Z"
+        ).returncode
+        == 0
+    )
+    report = _json(_run(tmp_path, "health", "shop-a", "--as-of", "2026-03-20T00:00:00Z", "--json"))
+    assert (report["shop_id"], report["eligible"], report["score"]) == ("shop-a", False, None)
+    assert report["orders_delivered_90d"] == 1
+    human = _run(tmp_path, "health", "shop-a", "--as-of", "2026-03-20T00:00:00Z")
+    assert "after_sale_on_time_rate" in human.stdout and "0 / 1" in human.stdout
+    trend = _json(_run(tmp_path, "health", "shop-a", "--history", "3", "--json"))
+    assert [day["taken_at"] for day in trend] == [
+        "2026-03-17T04:00:00Z",
+        "2026-03-18T04:00:00Z",
+        "2026-03-19T04:00:00Z",
+    ]
+    assert _run(tmp_path, "health", "shop-nobody").returncode == 1

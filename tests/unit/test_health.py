@@ -328,3 +328,33 @@ def test_a_broken_health_file_names_the_key(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyError, match=r"metrics\.complaint_rate\.kind"):
         load_health(folder)
+
+
+def _alerts(scores: list[float | None]) -> list[str]:
+    """Feed daily scores through the alert rule; what happened on each day."""
+    from aftersale.domain.health.report import clearance_alert
+
+    history: list[float | None] = []
+    is_open, out = False, []
+    for score in scores:
+        history.insert(0, score)
+        raised, cleared = clearance_alert(history, is_open, SETTINGS)
+        is_open = raised or (is_open and not cleared)
+        out.append("raised" if raised else "cleared" if cleared else "open" if is_open else "-")
+    return out
+
+
+def test_an_alert_is_raised_on_the_seventh_day_below_four() -> None:
+    assert _alerts([3.9] * 7) == ["-"] * 6 + ["raised"]
+    assert _alerts([3.9] * 6 + [4.0, 3.9]) == ["-"] * 8  # 4.0 is not below
+
+
+def test_an_alert_clears_at_4_2_and_not_at_4_1() -> None:
+    assert _alerts([3.5] * 7 + [4.1, 4.19, 4.2, 3.9]) == (
+        ["-"] * 6 + ["raised", "open", "open", "cleared", "-"]
+    )
+
+
+def test_a_null_score_breaks_a_streak_and_raises_nothing() -> None:
+    assert _alerts([3.0] * 3 + [None] + [3.0] * 6) == ["-"] * 10
+    assert _alerts([3.0] * 7 + [None, None]) == ["-"] * 6 + ["raised", "open", "open"]

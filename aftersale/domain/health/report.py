@@ -197,3 +197,18 @@ def health_report(
         },
         "alerts": [],
     }
+
+
+def clearance_alert(
+    streak: list[float | None], was_open: bool, settings: HealthSettings
+) -> tuple[bool, bool]:
+    """(raised, cleared) for a new snapshot; ``streak`` is its score, then earlier ones newest
+    first. Raised after N consecutive scores below the line (a null breaks the streak);
+    cleared only at or above the clearing line."""
+    days = settings.alert_consecutive_days
+    below = len(streak) >= days and all(
+        score is not None and score < settings.alert_raise_below for score in streak[:days]
+    )
+    now = streak[0]
+    cleared = was_open and now is not None and now >= settings.alert_clear_at_or_above
+    return (not was_open and below), cleared

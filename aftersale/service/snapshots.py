@@ -1,0 +1,115 @@
+"""Daily health snapshots at each local midnight of a shop's market, and clearance alerts.
+
+A shop's market is the market of its first order; its first snapshot is the first local
+midnight after that order. Each snapshot stores the whole report; an alert is raised when the
+score stayed below the threshold on the configured number of consecutive snapshots, and cleared
+only when it is back at or above the clearing line (a null score breaks a streak and never
+clears). The snapshot and its alert event are written in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aftersale.clock import Clock, next_local_midnight
+from aftersale.domain.events import HEALTH_ALERT_CLEARED, HEALTH_ALERT_RAISED, Event
+from aftersale.domain.health.report import clearance_alert, health_report
+from aftersale.domain.health.settings import HealthSettings
+from aftersale.domain.policy import Policy
+from aftersale.errors import Conflict
+from aftersale.service.ports import Store
+
+
+class SnapshotTaker:
+    def __init__(
+        self, store: Store, policy: Policy, health: tuple[HealthSettings, str], clock: Clock
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.settings, self.version = health
+        self.clock = clock
+        self._next: dict[str, datetime] | None = None  # shop -> its next midnight due
+        self._zones: dict[str, ZoneInfo] = {}
+
+    def refresh(self) -> None:
+        """Read every shop and its last snapshot again (other processes add shops)."""
+        self._next = {}
+        for shop_id, (market, first_paid) in self.store.shop_markets().items():
+            zone = self.policy.market(market).timezone
+            self._zones[shop_id] = zone
+            last = self.store.snapshots(shop_id, 1)
+            after = last[0]["taken_at"] if last else first_paid
+            self._next[shop_id] = next_local_midnight(after, zone)
+
+    def note_shop(self, shop_id: str, market: str, paid_at: datetime) -> None:
+        """A shop this process just saw its first order of."""
+        if self._next is not None and shop_id not in self._next:
+            zone = self.policy.market(market).timezone
+            self._zones[shop_id] = zone
+            self._next[shop_id] = next_local_midnight(paid_at, zone)
+
+    def instants(self, until: datetime) -> list[datetime]:
+        """Every distinct midnight at or before ``until`` at which some shop is due."""
+        if self._next is None:
+            self.refresh()
+        assert self._next is not None
+        due: set[datetime] = set()
+        for shop_id, moment in self._next.items():
+            while moment <= until:
+                due.add(moment)
+                moment = next_local_midnight(moment, self._zones[shop_id])
+        return sorted(due)
+
+    def take(self, until: datetime) -> int:
+        """Take every snapshot due at or before ``until``; how many were taken."""
+        if self._next is None:
+            self.refresh()
+        assert self._next is not None
+        taken = 0
+        for shop_id in sorted(self._next):
+            while self._next[shop_id] <= until:
+                try:
+                    self._snapshot(shop_id, self._next[shop_id])
+                except Conflict:  # another daemon took this one first: the same report
+                    taken -= 1
+                self._next[shop_id] = next_local_midnight(
+                    self._next[shop_id], self._zones[shop_id]
+                )
+                taken += 1
+        return taken
+
+    def _snapshot(self, shop_id: str, midnight: datetime) -> None:
+        settings = self.settings
+        report = health_report(
+            shop_id, self.store.shop_events(shop_id), midnight, settings, self.version
+        )
+        score = report["score"]
+        with self.store.transaction() as tx:
+            earlier = tx.last_snapshots(shop_id, settings.alert_consecutive_days - 1)
+            was_open = bool(earlier and earlier[0]["alert_open"])
+            streak = [score, *(row["score"] for row in earlier)]
+            raised, cleared = clearance_alert(streak, was_open, settings)
+            is_open = raised or (was_open and not cleared)
+            if is_open:
+                report["alerts"] = [{"type": "clearance_risk", "open": True}]
+            tx.add_snapshot(
+                {
+                    "shop_id": shop_id,
+                    "taken_at": midnight,
+                    "score": score,
+                    "tier": report["tier"],
+                    "alert_open": is_open,
+                    "report": report,
+                }
+            )
+            if raised or cleared:
+                kind = HEALTH_ALERT_RAISED if raised else HEALTH_ALERT_CLEARED
+                data = {
+                    "alert": "clearance_risk",
+                    "score": score,
+                    "threshold": settings.alert_raise_below
+                    if raised
+                    else settings.alert_clear_at_or_above,
+                }
+                tx.append([Event(kind, midnight, None, shop_id, data=data)], self.clock.now())
