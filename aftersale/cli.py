@@ -293,7 +293,9 @@ def daemon(
     "--scale", default="small", type=click.Choice(["small", "medium", "large"]), show_default=True
 )
 @click.option(
-    "--only", default=None, type=click.Choice(["transition", "commands", "timers", "replay"])
+    "--only",
+    default=None,
+    type=click.Choice(["transition", "commands", "timers", "replay", "memory"]),
 )
 @json_option
 def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
