@@ -136,9 +136,14 @@ def commands(scale: dict[str, int], url: str) -> list[Figure]:
         started = time.perf_counter()
         for number in range(count):
             engine.open_case(
-                f"{tag}C{number}", f"{tag}O{number}", "refund_only", "buyer", "not_received"
+                f"{tag}C{number}",
+                f"{tag}O{number}",
+                "refund_only",
+                "buyer",
+                "not_received",
+                actor_id="buyer-a",
             )
-            engine.act(f"{tag}C{number}", "approve", "seller")
+            engine.act(f"{tag}C{number}", "approve", "seller", actor_id="shop-a")
         ours = 2 * count / (time.perf_counter() - started)
         baseline = _bare_sqlite_commands(Path(folder) / "bare.db", count)
     return [
