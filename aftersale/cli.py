@@ -290,7 +290,11 @@ def daemon(
     help="Database to measure (SQLite runs in temporary files).",
 )
 @click.option(
-    "--scale", default="small", type=click.Choice(["small", "medium", "large"]), show_default=True
+    "--scale",
+    default="small",
+    type=click.Choice(["tiny", "small", "medium", "large"]),
+    show_default=True,
+    help="tiny only checks that the harness runs.",
 )
 @click.option(
     "--only",

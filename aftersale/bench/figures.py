@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,14 @@ from aftersale.domain.workflows import WORKFLOWS
 from aftersale.replay import replay
 
 SCALES: dict[str, dict[str, int]] = {
+    "tiny": {  # a smoke test of the harness itself, not a measurement
+        "transitions": 1_000,
+        "commands": 50,
+        "timers": 300,
+        "baseline": 50,
+        "replay_orders": 40,
+        "open_cases": 500,
+    },
     "small": {
         "transitions": 20_000,
         "commands": 1_000,
@@ -279,11 +286,21 @@ def daemon_memory(scale: dict[str, int], url: str) -> list[Figure]:
             spread=timedelta(days=-2),
             prefix=f"M{uuid.uuid4().hex[:4]}-",
         )
-        subprocess.run(
+        # The daemon reports its own peak: RUSAGE_CHILDREN would mix in earlier figures'.
+        probe = (
+            "import resource, sys\n"
+            "from aftersale.cli import cli\n"
+            "try:\n"
+            "    cli(sys.argv[1:], prog_name='aftersale')\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        )
+        done = subprocess.run(
             [
                 sys.executable,
-                "-m",
-                "aftersale",
+                "-c",
+                probe,
                 "daemon",
                 "--once",
                 "--db",
@@ -293,8 +310,9 @@ def daemon_memory(scale: dict[str, int], url: str) -> list[Figure]:
             ],
             check=True,
             capture_output=True,
+            text=True,
         )
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_kb = int(done.stderr.strip().splitlines()[-1])
     return [
         Figure(
             "daemon memory",

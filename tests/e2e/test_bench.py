@@ -1,0 +1,33 @@
+"""The benchmark harness runs end to end (its numbers are printed, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+FIGURES = {
+    "transition",
+    "commands",
+    "timers, 1 process",
+    "replay",
+    "health report",
+    "daemon memory",
+}
+
+
+def test_bench_prints_every_figure_beside_its_baseline() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale", "bench", "--scale", "tiny", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert {figure["name"] for figure in report["figures"]} == FIGURES
+    for figure in report["figures"]:
+        assert figure["ours"] > 0, figure
+        if figure["baseline"] is not None:
+            assert figure["ratio"] == round(figure["ours"] / figure["baseline"], 3)
