@@ -12,19 +12,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from decimal import Decimal
-from functools import cache
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Insert,
     Row,
-    Select,
     Table,
-    Update,
     bindparam,
     func,
     insert,
@@ -34,10 +29,23 @@ from sqlalchemy import (
 )
 
 from aftersale.adapters.db import READ_ONLY, translate_errors
+from aftersale.adapters.rows import (
+    as_utc,
+    by_key,
+    case_from,
+    case_values,
+    claim_statement,
+    event_dict,
+    insert_statement,
+    order_from,
+    order_values,
+    update_statement,
+    versioned,
+)
 from aftersale.adapters.schema import cases, events, messages, orders, policies, snapshots
 from aftersale.clock import iso
 from aftersale.domain.events import Event
-from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
+from aftersale.domain.model import Case, Order
 from aftersale.errors import Conflict
 
 
@@ -55,17 +63,17 @@ class SqlTransaction:
     # -- orders -----------------------------------------------------------------------------
 
     def order(self, order_id: str) -> Order | None:
-        row = self.connection.execute(_by_key(orders, "order_id"), {"k": order_id}).first()
-        return None if row is None else _order(row)
+        row = self.connection.execute(by_key(orders, "order_id"), {"k": order_id}).first()
+        return None if row is None else order_from(row)
 
     def orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
         if not order_ids:
             return {}
         rows = self.connection.execute(select(orders).where(orders.c.order_id.in_(order_ids)))
-        return {row.order_id: _order(row) for row in rows}
+        return {row.order_id: order_from(row) for row in rows}
 
     def add_order(self, order: Order) -> None:
-        self.connection.execute(_insert(orders), {**_order_values(order), "version": 1})
+        self.connection.execute(insert_statement(orders), {**order_values(order), "version": 1})
         order.version = 1
 
     def save_order(self, order: Order) -> None:
@@ -73,10 +81,10 @@ class SqlTransaction:
 
     def save_orders(self, changed: Sequence[Order]) -> None:
         """Compare-and-set every order on its version, in one round trip."""
-        rows = [_versioned(_order_values(o), o.order_id, o.version) for o in changed]
-        if rows and self.connection.execute(_update(orders, "order_id"), rows).rowcount != len(
-            rows
-        ):
+        rows = [versioned(order_values(o), o.order_id, o.version) for o in changed]
+        if rows and self.connection.execute(
+            update_statement(orders, "order_id"), rows
+        ).rowcount != len(rows):
             raise Conflict("an order was changed by another writer; try again")
         for order in changed:
             order.version += 1
@@ -84,11 +92,11 @@ class SqlTransaction:
     # -- cases ------------------------------------------------------------------------------
 
     def case(self, case_id: str) -> Case | None:
-        row = self.connection.execute(_by_key(cases, "case_id"), {"k": case_id}).first()
-        return None if row is None else _case(row)
+        row = self.connection.execute(by_key(cases, "case_id"), {"k": case_id}).first()
+        return None if row is None else case_from(row)
 
     def add_case(self, case: Case) -> None:
-        self.connection.execute(_insert(cases), {**_case_values(case), "version": 1})
+        self.connection.execute(insert_statement(cases), {**case_values(case), "version": 1})
         case.version = 1
 
     def save_case(self, case: Case) -> None:
@@ -96,8 +104,10 @@ class SqlTransaction:
 
     def save_cases(self, changed: Sequence[Case]) -> None:
         """Compare-and-set every case on its version, in one round trip."""
-        rows = [_versioned(_case_values(c), c.case_id, c.version) for c in changed]
-        if rows and self.connection.execute(_update(cases, "case_id"), rows).rowcount != len(rows):
+        rows = [versioned(case_values(c), c.case_id, c.version) for c in changed]
+        if rows and self.connection.execute(
+            update_statement(cases, "case_id"), rows
+        ).rowcount != len(rows):
             first = changed[0]
             raise Conflict(
                 f"case {first.case_id} was changed by another writer; try again"
@@ -110,8 +120,10 @@ class SqlTransaction:
             case.version += 1
 
     def claim_due(self, until: datetime, limit: int) -> list[Case]:
-        query = _claim(self.postgres)
-        return [_case(row) for row in self.connection.execute(query, {"until": until, "n": limit})]
+        query = claim_statement(self.postgres)
+        return [
+            case_from(row) for row in self.connection.execute(query, {"until": until, "n": limit})
+        ]
 
     def quarantine(self, case_id: str, at: datetime, error: str) -> None:
         self.connection.execute(
@@ -138,7 +150,7 @@ class SqlTransaction:
         )
         if self.postgres:
             query = query.with_for_update(skip_locked=True)
-        return [_case(row) for row in self.connection.execute(query)]
+        return [case_from(row) for row in self.connection.execute(query)]
 
     def mark_reminded(self, reminded: Sequence[Case]) -> None:
         if reminded:
@@ -154,7 +166,7 @@ class SqlTransaction:
     def append(self, new_events: Sequence[Event], recorded_at: datetime) -> list[int]:
         if new_events:
             self.connection.execute(
-                _insert(events),
+                insert_statement(events),
                 [
                     {
                         "event_id": str(uuid.uuid4()),
@@ -287,13 +299,13 @@ class SqlStore:
             if value is not None:
                 query = query.where(cases.c[column] == value)
         with translate_errors(self.engine), self.engine.connect() as connection:
-            return [_case(row) for row in connection.execute(query)]
+            return [case_from(row) for row in connection.execute(query)]
 
     def all_cases(self, page: int = 5000) -> Iterator[Case]:
-        yield from (_case(row) for row in self._pages(cases, cases.c.case_id, page))
+        yield from (case_from(row) for row in self._pages(cases, cases.c.case_id, page))
 
     def all_orders(self, page: int = 5000) -> Iterator[Order]:
-        yield from (_order(row) for row in self._pages(orders, orders.c.order_id, page))
+        yield from (order_from(row) for row in self._pages(orders, orders.c.order_id, page))
 
     def policy_versions(self) -> set[str]:
         with translate_errors(self.engine), self.engine.connect() as connection:
@@ -340,8 +352,8 @@ class SqlStore:
             ).all()
         return {
             "overdue": int(overdue),
-            "oldest_overdue_at": oldest if oldest is None else _as_utc(oldest),
-            "next_deadline_at": upcoming if upcoming is None else _as_utc(upcoming),
+            "oldest_overdue_at": oldest if oldest is None else as_utc(oldest),
+            "next_deadline_at": upcoming if upcoming is None else as_utc(upcoming),
             "quarantined": [
                 {"case_id": r.case_id, "at": iso(r.quarantined_at), "error": r.quarantine_error}
                 for r in quarantined
@@ -361,184 +373,3 @@ class SqlStore:
     def count_events(self) -> int:
         with translate_errors(self.engine), self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
-
-
-# What a command can change after a row is inserted; everything else is written once.
-MUTABLE = {
-    "cases": (
-        "state",
-        "responsibility",
-        "updated_at",
-        "deadline_at",
-        "deadline_action",
-        "rejected_by_seller",
-        "return_shipped",
-    ),
-    "orders": (
-        "shipped_at",
-        "delivered_at",
-        "cancelled_at",
-        "tracking",
-        "refunded_total",
-        "open_case_id",
-    ),
-}
-
-
-MUTABLE_COLUMNS = frozenset(MUTABLE["cases"] + MUTABLE["orders"])
-
-
-@cache
-def _claim(postgres: bool) -> Select[Any]:
-    """Due cases, oldest deadline first; on PostgreSQL locked with their orders, skipping rows
-    another daemon holds."""
-    query = (
-        select(cases)
-        .where(cases.c.deadline_at <= bindparam("until"), cases.c.quarantined_at.is_(None))
-        .order_by(cases.c.deadline_at, cases.c.case_id)
-        .limit(bindparam("n"))
-    )
-    if postgres:
-        query = query.join(orders, orders.c.order_id == cases.c.order_id).with_for_update(
-            skip_locked=True, of=[cases, orders]
-        )
-    return query
-
-
-# Statements are built once: building one costs more than SQLite takes to run it.
-@cache
-def _by_key(table: Table, key: str) -> Select[Any]:
-    return select(table).where(table.c[key] == bindparam("k"))
-
-
-@cache
-def _insert(table: Table) -> Insert:
-    return insert(table)
-
-
-@cache
-def _update(table: Table, key: str) -> Update:
-    """``UPDATE table SET <mutable> WHERE key = :k AND version = :expected``, for executemany."""
-    columns = (*MUTABLE[table.name], "version")
-    return (
-        update(table)
-        .where(table.c[key] == bindparam("k"), table.c.version == bindparam("expected"))
-        .values({name: bindparam(f"v_{name}") for name in columns})
-    )
-
-
-def _versioned(values: dict[str, Any], key: str, version: int) -> dict[str, Any]:
-    row = {f"v_{name}": value for name, value in values.items() if name in MUTABLE_COLUMNS}
-    row.update(k=key, expected=version, v_version=version + 1)
-    return row
-
-
-def _as_utc(value: datetime) -> datetime:
-    """Aggregates (min, max) skip the column type: SQLite hands back naive text or datetimes."""
-    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-
-
-def event_dict(row: Row[Any]) -> dict[str, Any]:
-    """An event as hosts see it: the envelope, then its own fields."""
-    return {
-        "seq": row.seq,
-        "event_id": row.event_id,
-        "type": row.type,
-        "at": iso(row.at),
-        "recorded_at": iso(row.recorded_at),
-        "case_id": row.case_id,
-        "order_id": row.order_id,
-        "shop_id": row.shop_id,
-        **row.data,
-    }
-
-
-def _order(row: Row[Any]) -> Order:
-    return Order(
-        order_id=row.order_id,
-        shop_id=row.shop_id,
-        buyer_id=row.buyer_id,
-        market=row.market,
-        currency=row.currency,
-        amount=Decimal(row.amount),
-        paid_at=row.paid_at,
-        dispatch_by=row.dispatch_by,
-        shipped_at=row.shipped_at,
-        delivered_at=row.delivered_at,
-        cancelled_at=row.cancelled_at,
-        tracking=row.tracking,
-        refunded_total=Decimal(row.refunded_total),
-        open_case_id=row.open_case_id,
-        version=row.version,
-    )
-
-
-def _order_values(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "shop_id": order.shop_id,
-        "buyer_id": order.buyer_id,
-        "market": order.market,
-        "currency": order.currency,
-        "amount": str(order.amount),
-        "paid_at": order.paid_at,
-        "dispatch_by": order.dispatch_by,
-        "shipped_at": order.shipped_at,
-        "delivered_at": order.delivered_at,
-        "cancelled_at": order.cancelled_at,
-        "tracking": order.tracking,
-        "refunded_total": str(order.refunded_total),
-        "open_case_id": order.open_case_id,
-    }
-
-
-def _case(row: Row[Any]) -> Case:
-    return Case(
-        case_id=row.case_id,
-        order_id=row.order_id,
-        shop_id=row.shop_id,
-        buyer_id=row.buyer_id,
-        market=row.market,
-        kind=Kind(row.kind),
-        state=State(row.state),
-        reason=row.reason,
-        responsibility=Responsibility(row.responsibility),
-        amount=Decimal(row.amount),
-        currency=row.currency,
-        opened_by=Actor(row.opened_by),
-        opened_at=row.opened_at,
-        updated_at=row.updated_at,
-        policy_version=row.policy_version,
-        request=dict(row.request),
-        deadline_at=row.deadline_at,
-        deadline_action=None if row.deadline_action is None else Action(row.deadline_action),
-        rejected_by_seller=row.rejected_by_seller,
-        return_shipped=row.return_shipped,
-        version=row.version,
-    )
-
-
-def _case_values(case: Case) -> dict[str, Any]:
-    return {
-        "case_id": case.case_id,
-        "order_id": case.order_id,
-        "shop_id": case.shop_id,
-        "buyer_id": case.buyer_id,
-        "market": case.market,
-        "kind": case.kind.value,
-        "state": case.state.value,
-        "reason": case.reason,
-        "responsibility": case.responsibility.value,
-        "amount": str(case.amount),
-        "currency": case.currency,
-        "opened_by": case.opened_by.value,
-        "opened_at": case.opened_at,
-        "updated_at": case.updated_at,
-        "policy_version": case.policy_version,
-        "request": case.request,
-        "deadline_at": case.deadline_at,
-        "deadline_action": None if case.deadline_action is None else case.deadline_action.value,
-        "rejected_by_seller": case.rejected_by_seller,
-        "return_shipped": case.return_shipped,
-    }
