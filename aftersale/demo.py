@@ -36,56 +36,53 @@ class Shop:
     market: str
     currency: str
     temperament: str  # responsive | silent | strict
-    ships_within: tuple[int, int]  # hours after payment (dispatch_by is 48 h)
-    answers_within: tuple[int, int]  # hours the seller takes to act on a case (not silent)
-    ratings: tuple[int, ...]  # weights of 1 to 5 stars
-    replies: float  # share of chat messages answered
-    reply_hours: tuple[int, int]
-    complaints: float  # share of delivered orders with a complaint
 
 
 SHOPS = (
-    Shop("shop-lumen-audio", "US", "USD", "responsive", (3, 30), (1, 8), (1, 1, 3, 15, 30), 1.0,
-         (0, 2), 0.01),
-    Shop("shop-quiet-harbor", "US", "USD", "silent", (20, 68), (0, 0), (8, 6, 8, 8, 6), 0.2,
-         (30, 60), 0.10),
-    Shop("shop-kedai-batik", "MY", "MYR", "strict", (8, 52), (3, 20), (3, 4, 8, 12, 10), 0.9,
-         (3, 20), 0.04),
-)  # fmt: skip
-# cents: (everyday, high value) ranges; high value is above the market's threshold (100 / 450)
+    Shop("shop-lumen-audio", "US", "USD", "responsive"),
+    Shop("shop-quiet-harbor", "US", "USD", "silent"),
+    Shop("shop-kedai-batik", "MY", "MYR", "strict"),
+)
+# By temperament: hours from payment to shipping (dispatch_by is 48 h), hours to act on a case
+# (the silent seller never does), weights of 1 to 5 star reviews, share of chat messages
+# answered and hours to answer, share of delivered orders with a complaint.
+SHIP_HOURS = {"responsive": (3, 30), "silent": (20, 68), "strict": (8, 52)}
+ACT_HOURS = {"responsive": (1, 8), "silent": (0, 0), "strict": (3, 20)}
+STARS = {"responsive": (1, 1, 3, 15, 30), "silent": (8, 6, 8, 8, 6), "strict": (3, 4, 8, 12, 10)}
+REPLIES = {"responsive": (1.0, (0, 2)), "silent": (0.2, (30, 60)), "strict": (0.9, (3, 20))}
+COMPLAINTS = {"responsive": 0.01, "silent": 0.10, "strict": 0.04}
+# Cents: (everyday, high value) ranges; high value is above the market's threshold (100 / 450).
 PRICES = {"US": ((900, 9_000), (12_000, 60_000)), "MY": ((3_000, 38_000), (48_000, 240_000))}
-STORIES = ("kept",) * 27 + (
-    "free_cancel", "free_cancel", "seller_cancel", "late_cancel", "late_cancel",
-    "not_received", "not_received", "partial_refund", "return", "return", "return",
-)  # fmt: skip
+# One bag of 38 per shop, dealt without replacement: 11 of them get a case (29%).
+STORIES = ("kept",) * 27 + ("free_cancel", "late_cancel", "not_received", "return") * 2 + (
+    "seller_cancel", "partial_refund", "return"
+)
+# How each temperament plays each story, dealt from a bag of its own too.
 PLAYS = {
-    "responsive": {
-        "late_cancel": ("approve", "withdraw"),
-        "not_received": ("approve", "withdraw"),
-        "partial_refund": ("approve",),
-        "return": ("approve", "approve", "never_shipped", "withdraw"),
-    },
-    "silent": {
-        "late_cancel": ("timeout", "shipped"),
-        "not_received": ("timeout", "pod_timeout"),
-        "partial_refund": ("timeout",),
-        "return": ("timeout", "timeout", "never_shipped"),
-    },
-    "strict": {
-        "late_cancel": ("reject", "reject", "approve"),
-        "not_received": ("overturned", "pod_ruled"),
-        "partial_refund": ("gave_up", "denied"),
-        "return": ("overturned", "denied", "damaged_return", "gave_up"),
-    },
+    ("responsive", "late_cancel"): ("approve", "withdraw"),
+    ("responsive", "not_received"): ("approve", "withdraw"),
+    ("responsive", "partial_refund"): ("approve",),
+    ("responsive", "return"): ("approve", "approve", "never_shipped", "withdraw"),
+    ("silent", "late_cancel"): ("timeout", "shipped"),
+    ("silent", "not_received"): ("timeout", "pod_timeout"),
+    ("silent", "partial_refund"): ("timeout",),
+    ("silent", "return"): ("timeout", "timeout", "never_shipped"),
+    ("strict", "late_cancel"): ("reject", "reject", "approve"),
+    ("strict", "not_received"): ("overturned", "pod_ruled"),
+    ("strict", "partial_refund"): ("gave_up", "denied"),
+    ("strict", "return"): ("overturned", "denied", "damaged_return", "gave_up"),
 }
-RETURN_REASONS = ("damaged", "defective", "not_as_described", "wrong_item", "no_longer_needed",
-                  "changed_mind")  # fmt: skip
+RETURN_REASONS = "damaged defective not_as_described wrong_item no_longer_needed changed_mind"
 SELLER_FAULT = frozenset({"damaged", "defective", "not_as_described", "wrong_item"})
-RETURN_REJECTS = ("item_used", "description_matches_item", "hygiene_item_opened", "seal_broken",
-                  "other")  # fmt: skip
-PARTIAL_REJECTS = ("no_evidence_provided", "evidence_inconsistent", "description_matches_item")
-ITEM_REJECTS = ("item_damaged_by_buyer", "missing_parts_returned", "wrong_item_returned")
+RETURN_REJECTS = "item_used description_matches_item hygiene_item_opened seal_broken other"
+PARTIAL_REJECTS = "no_evidence_provided evidence_inconsistent description_matches_item"
+ITEM_REJECTS = "item_damaged_by_buyer missing_parts_returned wrong_item_returned"
+LATE_CANCEL_REASONS = "found_cheaper wrong_address changed_mind"
+ESCALATION = "The seller's answer does not match what I received; please look at my photos."
+OTHER_NOTE = "Photos show the item was worn before it was sent back."
 EXTENSIONS = {"photo": "jpg", "video": "mp4", "tracking": "pdf", "document": "pdf"}
+RULED = {"refund": State.refunded, "return": State.awaiting_return_shipment, "deny": State.closed}
+CASE_CODES = {Kind.cancellation: "CX", Kind.refund_only: "RF", Kind.return_refund: "RR"}
 
 
 @dataclass
@@ -107,13 +104,17 @@ class _Month:
             bag.extend(self.rng.sample(list(options), len(options)))
         return bag.pop()
 
-    def span(self, low_hours: int, high_hours: int) -> timedelta:
-        """A random delay of at least a minute, between the two numbers of hours."""
-        return timedelta(minutes=self.rng.randrange(max(low_hours * 60, 1), high_hours * 60))
+    def span(self, hours: tuple[int, int]) -> timedelta:
+        """A random delay between the two numbers of hours, at least a minute."""
+        return timedelta(minutes=self.rng.randrange(max(hours[0] * 60, 1), hours[1] * 60))
+
+    def pick(self, words: str) -> str:
+        return self.rng.choice(words.split())
 
 
 @dataclass(frozen=True)
 class _Order:
+    month: _Month
     order_id: str
     number: int
     shop: Shop
@@ -123,36 +124,45 @@ class _Order:
 
 @dataclass
 class _Case:
-    """One case as the generator expects the engine to see it: its state and when entered."""
+    """A case as the engine will see it: its state, and when it entered it."""
 
-    month: _Month
+    order: _Order
     case_id: str
     kind: Kind
-    order: _Order
     amount: Decimal
     entered: datetime
     state: State = State.pending_review
 
-    def deadline(self) -> datetime | None:
-        market = self.order.shop.market
-        return self.month.policy.deadline(self.kind, self.state, market, self.amount, self.entered)
+    def play(self, story: str) -> str:
+        """How the shop plays ``story`` this time."""
+        temperament = self.order.shop.temperament
+        return self.order.month.deal(f"{temperament}:{story}", PLAYS[temperament, story])
 
-    def act(self, hours: tuple[int, int], action: str, actor: str, to: State, **fields: Any) -> None:
-        at = self.entered + self.month.span(*hours)
-        due = self.deadline()
-        if due is not None and at > due - MARGIN:
-            raise AssertionError(f"{self.case_id}: {action} at {at} is too close to {due}")
-        self.month.add(at, "case.action", case_id=self.case_id, action=action, actor=actor, **fields)
+    def deadline(self) -> datetime | None:
+        policy, market = self.order.month.policy, self.order.shop.market
+        return policy.deadline(self.kind, self.state, market, self.amount, self.entered)
+
+    def act(
+        self, hours: tuple[int, int], action: str, actor: str, to: State, **fields: Any
+    ) -> None:
+        """Take ``action`` some hours after the state was entered, well before its deadline."""
+        at, due = self.entered + self.order.month.span(hours), self.deadline()
+        assert due is None or at <= due - MARGIN, f"{self.case_id}: {action} too late"
+        line = {"case_id": self.case_id, "action": action, "actor": actor}
+        self.order.month.add(at, "case.action", **line, **fields)
         self.state, self.entered = to, at
 
+    def seller_acts(self, action: str, to: State, **fields: Any) -> None:
+        self.act(ACT_HOURS[self.order.shop.temperament], action, "seller", to, **fields)
+
     def time_out(self, to: State) -> None:
+        """Nobody acts: the state's timeout moves the case on at its deadline."""
         due = self.deadline()
-        if due is None:
-            raise AssertionError(f"{self.case_id}: {self.state} has no deadline")
+        assert due is not None, f"{self.case_id}: {self.state} never times out"
         self.state, self.entered = to, due
 
-    def seller_acts(self, action: str, to: State, **fields: Any) -> None:
-        self.act(self.order.shop.answers_within, action, "seller", to, **fields)
+    def evidence(self, *kinds: str) -> list[dict[str, str]]:
+        return _evidence(f"{self.case_id}-{self.state}", *kinds)
 
 
 def month_scenario(
@@ -169,66 +179,61 @@ def month_scenario(
 
 
 def _order(month: _Month, shop: Shop, number: int, paid: datetime) -> None:
-    rng = month.rng
-    story = month.deal(shop.shop_id, STORIES)
+    """One order's life: paid, shipped, delivered, unless its story ends it sooner."""
+    rng, story = month.rng, month.deal(shop.shop_id, STORIES)
     low, high = PRICES[shop.market][rng.random() < (0.35 if story == "return" else 0.08)]
     amount = Decimal(rng.randrange(low, high)) / 100
-    order = _Order(f"{month.prefix}{shop.market}-{100200 + number}", number, shop, amount, paid)
-    month.add(paid, "order.paid", order_id=order.order_id, shop_id=shop.shop_id,
-              buyer_id=f"buyer-{rng.randrange(10_000, 99_999)}", market=shop.market,
-              currency=shop.currency, amount=f"{amount:.2f}", dispatch_by=_iso(paid + 48 * H))  # fmt: skip
-    _chat(month, order)
+    order_id = f"{month.prefix}{shop.market}-{100200 + number}"
+    order = _Order(month, order_id, number, shop, amount, paid)
+    facts = {"order_id": order_id, "shop_id": shop.shop_id, "market": shop.market}
+    buyer, due = f"buyer-{rng.randrange(10_000, 99_999)}", _iso(paid + 48 * H)
+    money = {"currency": shop.currency, "amount": f"{amount:.2f}"}
+    month.add(paid, "order.paid", **facts, buyer_id=buyer, **money, dispatch_by=due)
+    _chat(order)
     if story in ("free_cancel", "seller_cancel"):
-        _cancel_at_once(month, order, by_seller=story == "seller_cancel")
+        _cancel_at_once(order, by_seller=story == "seller_cancel")
         return
-    shipped: datetime | None = paid + month.span(*shop.ships_within)
-    if story == "late_cancel":
-        shipped = _late_cancellation(month, order, paid + month.span(*shop.ships_within))
+    ships = paid + month.span(SHIP_HOURS[shop.temperament])
+    shipped = _late_cancellation(order, ships) if story == "late_cancel" else ships
     if shipped is None:
         return
-    month.add(shipped, "order.shipped", order_id=order.order_id, tracking=f"TRK{number:07d}")
+    month.add(shipped, "order.shipped", order_id=order_id, tracking=f"TRK{number:07d}")
     if story == "not_received":
-        _not_received(month, order, shipped)
+        _not_received(order, shipped)
         return
-    delivered = shipped + month.span(48, 144)
-    month.add(delivered, "order.delivered", order_id=order.order_id)
-    _review(month, order, delivered)
+    delivered = shipped + month.span((48, 144))
+    month.add(delivered, "order.delivered", order_id=order_id)
+    _review(order, delivered)
     if story == "partial_refund":
-        _partial_refund(month, order, delivered)
+        _partial_refund(order, delivered)
     elif story == "return":
-        _return(month, order, delivered)
+        _return(order, delivered)
 
 
-def _open(month: _Month, order: _Order, at: datetime, kind: Kind, actor: str, reason: str,
-          amount: Decimal | None = None, **extra: Any) -> _Case:  # fmt: skip
-    case_id = f"{month.prefix}{CASE_CODES[kind]}-{100200 + order.number}"
-    given = {} if amount is None else {"amount": f"{amount:.2f}"}
-    month.add(at, "case.open", case_id=case_id, order_id=order.order_id, kind=kind.value,
-              actor=actor, reason=reason, **given, **extra)  # fmt: skip
-    return _Case(month, case_id, kind, order, order.amount if amount is None else amount, at)
+def _open(order: _Order, at: datetime, kind: Kind, reason: str, **extra: Any) -> _Case:
+    """Open a case; ``extra`` holds the actor when not the buyer and the optional fields."""
+    case_id = f"{order.month.prefix}{CASE_CODES[kind]}-{100200 + order.number}"
+    line = {"case_id": case_id, "order_id": order.order_id, "kind": kind.value, "actor": "buyer"}
+    order.month.add(at, "case.open", **{**line, **extra}, reason=reason)
+    return _Case(order, case_id, kind, Decimal(extra.get("amount", order.amount)), at)
 
 
-CASE_CODES = {Kind.cancellation: "CX", Kind.refund_only: "RF", Kind.return_refund: "RR"}
-
-
-def _cancel_at_once(month: _Month, order: _Order, by_seller: bool) -> None:
+def _cancel_at_once(order: _Order, by_seller: bool) -> None:
     """The buyer's free-hour cancellation (auto_approve) or the seller's own (seller_cancel)."""
-    rng = month.rng
+    month = order.month
     if by_seller:
-        reason = rng.choice(("out_of_stock", "out_of_stock", "pricing_error", "unable_to_ship"))
-        _open(month, order, order.paid + month.span(2, 20), Kind.cancellation, "seller", reason)
+        reason = month.pick("out_of_stock out_of_stock pricing_error unable_to_ship")
+        _open(order, order.paid + month.span((2, 20)), Kind.cancellation, reason, actor="seller")
         return
-    at = order.paid + timedelta(minutes=rng.randrange(3, 56))
-    reason = rng.choice(("ordered_by_mistake", "changed_mind", "found_cheaper"))
-    _open(month, order, at, Kind.cancellation, "buyer", reason)
+    at = order.paid + timedelta(minutes=month.rng.randrange(3, 56))
+    _open(order, at, Kind.cancellation, month.pick("ordered_by_mistake changed_mind"))
 
 
-def _late_cancellation(month: _Month, order: _Order, shipped: datetime) -> datetime | None:
+def _late_cancellation(order: _Order, shipped: datetime) -> datetime | None:
     """A cancellation after the free hour; when the order ships after all, or None."""
-    reason = month.rng.choice(("found_cheaper", "wrong_address", "changed_mind"))
-    opened = order.paid + month.span(2, 8)
-    case = _open(month, order, opened, Kind.cancellation, "buyer", reason)
-    play = month.deal(f"{order.shop.temperament}:late_cancel", PLAYS[order.shop.temperament]["late_cancel"])
+    month, opened = order.month, order.paid + order.month.span((2, 8))
+    case = _open(order, opened, Kind.cancellation, month.pick(LATE_CANCEL_REASONS))
+    play = case.play("late_cancel")
     if play == "approve":
         case.seller_acts("approve", State.cancelled)
         return None
@@ -236,89 +241,81 @@ def _late_cancellation(month: _Month, order: _Order, shipped: datetime) -> datet
         case.time_out(State.cancelled)  # review_timeout
         return None
     if play == "shipped":
-        return opened + month.span(6, 30)  # order_shipped closes the request
+        return opened + month.span((6, 30))  # order_shipped closes the request
     if play == "withdraw":
         case.act((1, 4), "withdraw", "buyer", State.withdrawn)
     else:
         case.seller_acts("reject", State.closed, reject_reason="order_packed_awaiting_pickup")
-    return max(shipped, case.entered + month.span(1, 6))
+    return max(shipped, case.entered + month.span((1, 6)))
 
 
-def _not_received(month: _Month, order: _Order, shipped: datetime) -> None:
-    opened = shipped + month.span(6 * 24, 9 * 24)
-    case = _open(month, order, opened, Kind.refund_only, "buyer", "not_received")
-    play = _play(month, order, "not_received")
-    if play == "withdraw":
-        case.act((2, 20), "withdraw", "buyer", State.withdrawn, note="It was with a neighbour.")
-    elif play == "approve":
-        case.seller_acts("approve", State.refunded)
-    elif play == "timeout":
-        case.time_out(State.refunded)  # review_timeout
-    elif play == "overturned":
-        _reject(month, case, ("delivered_per_carrier",))
-        _escalate_and_rule(month, case, "refund")
-    else:  # the platform asks for proof of delivery
-        case.act((1, 12), "request_pod", "platform", State.awaiting_pod)
-        if play == "pod_timeout":
-            case.time_out(State.refunded)
-            return
-        pod = _evidence(case, "tracking", "photo")
-        case.seller_acts("submit_pod", State.platform_review, evidence=pod)
-        outcome = month.rng.choice(("deny", "deny", "refund"))
-        case.act((6, 40), "rule", "platform", RULED[outcome], outcome=outcome)
-
-
-def _partial_refund(month: _Month, order: _Order, delivered: datetime) -> None:
-    part = (order.amount * month.rng.choice((20, 25, 35, 50)) / 100).quantize(Decimal("0.01"))
-    reason = month.rng.choice(("missing_item", "damaged_in_transit", "not_as_described"))
-    opened = delivered + month.span(12, 72)
-    case = _open(month, order, opened, Kind.refund_only, "buyer", reason, part,
-                 evidence=_evidence_for(month, opened, order, "photo"))  # fmt: skip
-    play = _play(month, order, "partial_refund")
-    if play == "approve":
-        case.seller_acts("approve", State.refunded)
-    elif play == "timeout":
-        case.time_out(State.refunded)  # review_timeout
+def _refund_only(order: _Order, story: str, arrived: datetime) -> None:
+    """Never received (``arrived`` is the shipping instant then), or a part refund."""
+    month, extra = order.month, {}
+    if story == "not_received":
+        opened, reason, codes = arrived + month.span((6 * 24, 9 * 24)), "not_received", ""
     else:
-        _reject(month, case, PARTIAL_REJECTS)
-        if play == "gave_up":
-            case.time_out(State.closed)  # escalation_timeout
-        else:
-            _escalate_and_rule(month, case, "deny")
+        share = Decimal(month.rng.choice((20, 25, 35, 50))) / 100
+        extra = {"amount": f"{order.amount * share:.2f}", "evidence": _evidence(order, "photo")}
+        opened, reason = arrived + month.span((12, 72)), month.pick(PARTIAL_REASONS)
+    case = _open(order, opened, Kind.refund_only, reason, **extra)
+    _seller_review(case, case.play(story), "delivered_per_carrier" if reason == "not_received" else PARTIAL_REJECTS)
 
 
-def _return(month: _Month, order: _Order, delivered: datetime) -> None:
+def _return(order: _Order, delivered: datetime) -> None:
+    month = order.month
     latest = max(delivered + 12 * H, month.first + LAST_RETURN_OPEN)
-    opened = min(delivered + month.span(24, 10 * 24), latest)
-    reason = month.rng.choice(RETURN_REASONS)
+    opened = min(delivered + month.span((24, 10 * 24)), latest)
+    reason = month.pick(RETURN_REASONS)
     extra: dict[str, Any] = {"item_unused": True} if reason == "no_longer_needed" else {}
     if reason in SELLER_FAULT:
-        extra["evidence"] = _evidence_for(month, opened, order, "photo", "video")
-    case = _open(month, order, opened, Kind.return_refund, "buyer", reason, **extra)
-    play = _play(month, order, "return")
-    if play == "withdraw":
-        case.act((1, 24), "withdraw", "buyer", State.withdrawn)
+        extra["evidence"] = _evidence(f"{order.order_id}-open", "photo", "video")
+    case = _open(order, opened, Kind.return_refund, reason, **extra)
+    play = case.play("return")
+    _seller_review(case, play, RETURN_REJECTS)
+    if case.state is not State.awaiting_return_shipment:
         return
-    if order.shop.temperament == "silent":
-        case.time_out(State.awaiting_return_shipment)  # review_timeout approves
-    elif play in ("overturned", "denied", "gave_up"):
-        _reject(month, case, RETURN_REJECTS)
-        if play == "gave_up":
-            case.time_out(State.closed)  # escalation_timeout
-            return
-        _escalate_and_rule(month, case, "return" if play == "overturned" else "deny")
-        if play == "denied":
-            return
-    else:
-        case.seller_acts("approve", State.awaiting_return_shipment)
     if play == "never_shipped":
         case.time_out(State.closed)  # ship_back_timeout
         return
-    _ship_back(month, case, reject_item=play == "damaged_return")
+    _ship_back(case, reject_item=play == "damaged_return")
 
 
-def _ship_back(month: _Month, case: _Case, reject_item: bool) -> None:
-    tracking = f"RET{month.rng.randrange(10**8, 10**9)}"
+def _seller_review(case: _Case, play: str, reject_codes: str) -> None:
+    """A refund request while the seller reviews it: approved, rejected, proof asked..."""
+    approved = State.refunded if case.kind is Kind.refund_only else State.awaiting_return_shipment
+    if play == "withdraw":
+        case.act((1, 24), "withdraw", "buyer", State.withdrawn, note="Sorted out, thank you.")
+    elif play in ("pod_timeout", "pod_ruled"):
+        _proof_of_delivery(case, play)
+    elif case.order.shop.temperament == "silent":
+        case.time_out(approved)  # review_timeout
+    elif play in ("overturned", "denied", "gave_up"):
+        code = case.order.month.pick(reject_codes)
+        note = {"note": OTHER_NOTE} if code == "other" else {}
+        case.seller_acts("reject", State.rejected, reject_reason=code, **note)
+        if play == "gave_up":
+            case.time_out(State.closed)  # escalation_timeout
+        else:
+            overturn = "refund" if case.kind is Kind.refund_only else "return"
+            _escalate_and_rule(case, overturn if play == "overturned" else "deny")
+    else:
+        case.seller_acts("approve", approved)
+
+
+def _proof_of_delivery(case: _Case, play: str) -> None:
+    """The platform asks the seller for proof of delivery; none comes, or it is ruled on."""
+    case.act((1, 12), "request_pod", "platform", State.awaiting_pod)
+    if play == "pod_timeout":
+        case.time_out(State.refunded)
+        return
+    case.seller_acts("submit_pod", State.platform_review, evidence=case.evidence("tracking"))
+    outcome = case.order.month.pick("deny deny refund")
+    case.act((6, 40), "rule", "platform", RULED[outcome], outcome=outcome)
+
+
+def _ship_back(case: _Case, reject_item: bool) -> None:
+    tracking = f"RET{case.order.month.rng.randrange(10**8, 10**9)}"
     case.act((12, 72), "ship_return", "buyer", State.return_in_transit, tracking=tracking)
     if case.order.shop.temperament == "silent":
         case.time_out(State.return_received)  # receipt_timeout
@@ -328,63 +325,51 @@ def _ship_back(month: _Month, case: _Case, reject_item: bool) -> None:
     if not reject_item:
         case.seller_acts("refund", State.refunded)
         return
-    case.seller_acts("reject_return", State.rejected, reject_reason=month.rng.choice(ITEM_REJECTS),
-                     evidence=_evidence(case, "photo", "video"))  # fmt: skip
-    _escalate_and_rule(month, case, month.rng.choice(("refund", "deny")))
+    code, photos = case.order.month.pick(ITEM_REJECTS), case.evidence("photo", "video")
+    case.seller_acts("reject_return", State.rejected, reject_reason=code, evidence=photos)
+    _escalate_and_rule(case, case.order.month.pick("refund deny"))
 
 
-RULED = {"refund": State.refunded, "return": State.awaiting_return_shipment, "deny": State.closed}
-
-
-def _reject(month: _Month, case: _Case, codes: Sequence[str]) -> None:
-    code = month.rng.choice(codes)
-    note = {"note": "Photos show the item was worn before it was sent back."} if code == "other" else {}
-    case.seller_acts("reject", State.rejected, reject_reason=code, **note)
-
-
-def _escalate_and_rule(month: _Month, case: _Case, outcome: str) -> None:
-    case.act((2, 30), "escalate", "buyer", State.platform_review, note="Please look at my photos.",
-             evidence=_evidence(case, "photo"))  # fmt: skip
+def _escalate_and_rule(case: _Case, outcome: str) -> None:
+    """The buyer escalates a rejection with a photo and the platform rules ``outcome``."""
+    photo = case.evidence("photo")
+    case.act((2, 30), "escalate", "buyer", State.platform_review, note=ESCALATION, evidence=photo)
     case.act((6, 40), "rule", "platform", RULED[outcome], outcome=outcome)
 
 
-def _play(month: _Month, order: _Order, story: str) -> str:
-    temperament = order.shop.temperament
-    return month.deal(f"{temperament}:{story}", PLAYS[temperament][story])
+def _evidence(name: str, *kinds: str) -> list[dict[str, str]]:
+    """Evidence items with realistic URIs, told apart by ``name`` and a number."""
+    return [
+        {"kind": kind, "uri": f"https://cdn.example/evidence/{name}-{n}.{EXTENSIONS[kind]}"}
+        for n, kind in enumerate(kinds, 1)
+    ]
 
 
-def _evidence(case: _Case, *kinds: str) -> list[dict[str, str]]:
-    return [{"kind": kind, "uri": f"https://cdn.example/evidence/{case.case_id}-{case.state}-"
-             f"{index}.{EXTENSIONS[kind]}"} for index, kind in enumerate(kinds, 1)]  # fmt: skip
+def _review(order: _Order, delivered: datetime) -> None:
+    """Perhaps a review, rated as buyers rate this shop, and rarely a complaint."""
+    month, temperament = order.month, order.shop.temperament
+    if month.rng.random() < 0.4:
+        rating = month.rng.choices(range(1, 6), weights=STARS[temperament])[0]
+        topic = month.rng.choices(("product", "service", "logistics"), weights=(6, 2, 2))[0]
+        at = delivered + month.span((12, 6 * 24))
+        month.add(at, "review.posted", order_id=order.order_id, rating=rating, topic=topic)
+    if month.rng.random() < COMPLAINTS[temperament]:
+        at = delivered + month.span((24, 8 * 24))
+        month.add(at, "complaint.filed", order_id=order.order_id)
 
 
-def _evidence_for(month: _Month, at: datetime, order: _Order, *kinds: str) -> list[dict[str, str]]:
-    stamp = at.strftime("%Y%m%d%H%M")
-    return [{"kind": kind, "uri": f"https://cdn.example/evidence/{order.order_id}-{stamp}-"
-             f"{index}.{EXTENSIONS[kind]}"} for index, kind in enumerate(kinds, 1)]  # fmt: skip
-
-
-def _review(month: _Month, order: _Order, delivered: datetime) -> None:
-    rng, shop = month.rng, order.shop
-    if rng.random() < 0.4:
-        rating = rng.choices(range(1, 6), weights=shop.ratings)[0]
-        topic = rng.choices(("product", "service", "logistics"), weights=(6, 2, 2))[0]
-        month.add(delivered + month.span(12, 6 * 24), "review.posted", order_id=order.order_id,
-                  rating=rating, topic=topic)  # fmt: skip
-    if rng.random() < shop.complaints:
-        month.add(delivered + month.span(24, 8 * 24), "complaint.filed", order_id=order.order_id)
-
-
-def _chat(month: _Month, order: _Order) -> None:
-    rng, shop = month.rng, order.shop
-    if rng.random() >= 0.2:
+def _chat(order: _Order) -> None:
+    """Perhaps a buyer's question, answered as the shop's temperament answers."""
+    month = order.month
+    if month.rng.random() >= 0.2:
         return
     message_id = f"{month.prefix}MSG-{700200 + order.number}"
-    asked = order.paid + month.span(1, 48)
-    month.add(asked, "message.received", message_id=message_id, shop_id=shop.shop_id,
-              order_id=order.order_id)  # fmt: skip
-    if rng.random() < shop.replies:
-        month.add(asked + month.span(*shop.reply_hours), "message.replied", message_id=message_id)
+    asked = order.paid + month.span((1, 48))
+    fields = {"message_id": message_id, "shop_id": order.shop.shop_id, "order_id": order.order_id}
+    month.add(asked, "message.received", **fields)
+    share, hours = REPLIES[order.shop.temperament]
+    if month.rng.random() < share:
+        month.add(asked + month.span(hours), "message.replied", message_id=message_id)
 
 
 def _iso(moment: datetime) -> str:
