@@ -3,34 +3,81 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from aftersale.demo import month_scenario
+from aftersale.demo import SHOPS, month_scenario
 from aftersale.replay import ReplayResult, replay
 
-END = datetime(2026, 4, 30, tzinfo=UTC)
+START = datetime(2026, 3, 1, tzinfo=UTC)
+END = START + timedelta(days=60)  # as far as ``aftersale demo`` plays
 TERMINAL = {
     "cancellation": {"cancelled", "closed", "withdrawn"},
     "refund_only": {"refunded", "closed", "withdrawn"},
     "return_refund": {"refunded", "closed", "withdrawn"},
 }
+TYPES = {
+    "order.paid",
+    "order.shipped",
+    "order.delivered",
+    "case.open",
+    "case.action",
+    "review.posted",
+    "complaint.filed",
+    "message.received",
+    "message.replied",
+}
 
 
 @pytest.fixture(scope="module")
-def month() -> ReplayResult:
-    return replay(month_scenario(seed=7), until=END)
+def lines() -> list[str]:
+    return month_scenario(seed=7)
 
 
-def test_the_same_seed_gives_the_same_month_and_another_seed_another() -> None:
-    assert month_scenario(seed=7) == month_scenario(seed=7)
-    assert month_scenario(seed=7) != month_scenario(seed=8)
+@pytest.fixture(scope="module")
+def month(lines: list[str]) -> ReplayResult:
+    return replay(lines, until=END)
 
 
-def test_the_month_replays_with_no_refused_line(month: ReplayResult) -> None:
-    assert month.errors == []
+def _steps(result: ReplayResult) -> list[dict[str, Any]]:
+    return [e for e in result.events if e["type"] == "case.transition"]
+
+
+def test_the_same_seed_gives_the_same_month_and_another_seed_another(lines: list[str]) -> None:
+    assert month_scenario(seed=7) == lines
+    assert month_scenario(seed=8) != lines
+
+
+def test_lines_are_json_objects_of_known_types_in_time_order(lines: list[str]) -> None:
+    parsed = [json.loads(line) for line in lines]
+    assert {line["type"] for line in parsed} == TYPES
+    instants = [datetime.fromisoformat(line["at"]) for line in parsed]
+    assert instants == sorted(instants) and instants[0] >= START
+    for line in parsed:
+        if "amount" in line:
+            assert re.fullmatch(r"\d+\.\d\d", line["amount"]), line
+
+
+def test_a_month_of_three_shops_in_two_markets_with_a_case_on_a_quarter_of_orders(
+    lines: list[str], month: ReplayResult
+) -> None:
+    paid = [json.loads(line) for line in lines if '"order.paid"' in line]
+    assert 150 <= len(paid) <= 250
+    assert {(o["shop_id"], o["market"], o["currency"]) for o in paid} == {
+        (shop.shop_id, shop.market, shop.currency) for shop in SHOPS
+    }
+    assert {shop.market for shop in SHOPS} == {"US", "MY"}
+    assert 0.2 <= len(month.cases) / len(paid) <= 0.3
+
+
+@pytest.mark.parametrize("seed", [7, 1, 2])
+def test_the_month_replays_with_no_refused_line(seed: int, month: ReplayResult) -> None:
+    result = month if seed == 7 else replay(month_scenario(seed=seed), until=END)
+    assert result.errors == []
 
 
 def test_every_case_ends_and_every_ending_of_every_kind_happens(month: ReplayResult) -> None:
@@ -38,31 +85,49 @@ def test_every_case_ends_and_every_ending_of_every_kind_happens(month: ReplayRes
     for case in month.cases:
         endings.setdefault(case["kind"], set()).add(case["state"])
     assert endings == TERMINAL
+    states = Counter((case["kind"], case["state"]) for case in month.cases)
+    assert all(states[kind, state] > 0 for kind, ends in TERMINAL.items() for state in ends)
 
 
-def test_the_silent_seller_misses_deadlines_and_the_strict_one_is_overturned(
-    month: ReplayResult,
-) -> None:
-    steps = [e for e in month.events if e["type"] == "case.transition"]
-    timeouts = Counter(e["shop_id"] for e in steps if e["action"].endswith("_timeout"))
-    assert timeouts.most_common(1)[0][0] == "shop-quiet-harbor"
-    overturned = {e["shop_id"] for e in steps if e["overturned"]}
-    assert overturned == {"shop-kedai-batik"}
-    actions = {e["action"] for e in steps}
-    assert {
-        "review_timeout",
-        "pod_timeout",
-        "ship_back_timeout",
-        "receipt_timeout",
-        "refund_timeout",
-        "escalation_timeout",
+def test_the_silent_seller_never_answers_and_its_timers_decide(month: ReplayResult) -> None:
+    silent = [e for e in _steps(month) if e["shop_id"] == "shop-quiet-harbor"]
+    assert not [e for e in silent if e["actor"] == "seller" and e["action"] != "open"]
+    timeouts = {e["action"] for e in silent if e["auto"] and e["action"].endswith("_timeout")}
+    assert {"review_timeout", "pod_timeout", "receipt_timeout", "refund_timeout"} <= timeouts
+    per_shop = Counter(e["shop_id"] for e in _steps(month) if e["action"].endswith("_timeout"))
+    assert per_shop.most_common(1)[0][0] == "shop-quiet-harbor"
+
+
+def test_the_strict_shop_rejects_and_the_platform_overturns_some(month: ReplayResult) -> None:
+    steps = _steps(month)
+    overturned = [e for e in steps if e["overturned"]]
+    assert overturned and {e["shop_id"] for e in overturned} == {"shop-kedai-batik"}
+    assert {e["to_state"] for e in overturned} == {"refunded", "awaiting_return_shipment"}
+    rulings = Counter(e["to_state"] for e in steps if e["action"] == "rule")
+    assert rulings["closed"] > 0  # and sometimes the platform denies
+    assert {e["action"] for e in steps} >= {
+        "auto_approve",
+        "seller_cancel",
         "order_shipped",
-    } <= actions
+        "request_pod",
+        "submit_pod",
+        "escalate",
+        "ship_return",
+        "confirm_receipt",
+        "refund",
+        "reject_return",
+        "ship_back_timeout",
+        "escalation_timeout",
+    }
 
 
 def test_every_id_carries_the_prefix() -> None:
-    for text in month_scenario(seed=3, prefix="run2-"):
-        line = json.loads(text)
+    lines = [json.loads(text) for text in month_scenario(seed=3, prefix="run2-")]
+    keys = Counter(
+        key for line in lines for key in ("order_id", "case_id", "message_id") if key in line
+    )
+    assert set(keys) == {"order_id", "case_id", "message_id"}
+    for line in lines:
         for key in ("order_id", "case_id", "message_id"):
             if key in line:
                 assert line[key].startswith("run2-"), line
