@@ -315,7 +315,21 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
     render.console.print(render.bench_table(report))
 
 
-@cli.command()
+class _ShopFirst(click.Group):
+    """``aftersale health SHOP`` reports on a shop; ``aftersale health backfill`` rebuilds."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["report", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_ShopFirst)
+def health() -> None:
+    """The shop health score: aftersale health SHOP [--as-of T] [--history N] [--json]."""
+
+
+@health.command("report")
 @click.argument("shop_id")
 @click.option("--as-of", "as_of", default=None, help="ISO instant (default: now).")
 @click.option(
@@ -327,7 +341,7 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
 @db_option
 @config_option
 @json_option
-def health(
+def health_report(
     shop_id: str,
     as_of: str | None,
     history: int | None,
@@ -346,6 +360,28 @@ def health(
         shop_id, None if as_of is None else _instant(as_of, "--as-of")
     )
     render.print_json(report) if as_json else render.print_health(report)
+
+
+@health.command("backfill")
+@click.option("--shop", "shop_id", required=True)
+@click.option("--from", "start", required=True, help="ISO instant.")
+@click.option("--to", "end", required=True, help="ISO instant.")
+@db_option
+@config_option
+def health_backfill(
+    shop_id: str, start: str, end: str, db_url: str | None, config_dir: str | None
+) -> None:
+    """Rebuild a shop's daily snapshots between two instants from its events."""
+    from rich.progress import Progress
+
+    first, last = _instant(start, "--from"), _instant(end, "--to")
+    days = max(1, (last - first).days + 1)
+    with Progress(console=render.console, transient=True) as progress:
+        task = progress.add_task(f"rebuilding {shop_id}", total=days)
+        rebuilt = _engine(db_url, config_dir).backfill_health(
+            shop_id, first, last, on_day=lambda _midnight: progress.advance(task)
+        )
+    click.echo(f"{shop_id}: {rebuilt} daily snapshots rebuilt")
 
 
 @cli.command()

@@ -202,10 +202,18 @@ class SqlTransaction:
     def add_snapshot(self, row: dict[str, Any]) -> None:
         self.connection.execute(insert(snapshots).values(**row))
 
-    def last_snapshots(self, shop_id: str, limit: int) -> list[dict[str, Any]]:
+    def delete_snapshots(self, shop_id: str, start: datetime, end: datetime) -> int:
+        query = snapshots.delete().where(
+            snapshots.c.shop_id == shop_id,
+            snapshots.c.taken_at >= start,
+            snapshots.c.taken_at <= end,
+        )
+        return int(self.connection.execute(query).rowcount)
+
+    def last_snapshots(self, shop_id: str, limit: int, before: datetime) -> list[dict[str, Any]]:
         query = (
             select(snapshots.c.taken_at, snapshots.c.score, snapshots.c.alert_open)
-            .where(snapshots.c.shop_id == shop_id)
+            .where(snapshots.c.shop_id == shop_id, snapshots.c.taken_at < before)
             .order_by(snapshots.c.taken_at.desc())
             .limit(limit)
         )

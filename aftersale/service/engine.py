@@ -353,6 +353,21 @@ class AfterSale:
             self.snapshots.refresh()
         return self.snapshots.take(self._at(until))
 
+    def backfill_health(
+        self,
+        shop_id: str,
+        start: Instant,
+        end: Instant,
+        on_day: Callable[[datetime], None] = lambda midnight: None,
+    ) -> int:
+        """Rebuild a shop's daily snapshots between two instants; how many were rebuilt."""
+        if self.snapshots is None:
+            return 0
+        first, last = self._at(start), self._at(end)
+        if last < first:
+            raise InvalidInput("--to must not be before --from")
+        return self.snapshots.backfill(check.identifier(shop_id, "shop_id"), first, last, on_day)
+
     def health_history(self, shop_id: str, days: int = 30) -> list[dict[str, Any]]:
         """The shop's last ``days`` snapshots, oldest first."""
         rows = self.store.snapshots(check.identifier(shop_id, "shop_id"), max(1, days))

@@ -9,7 +9,8 @@ clears). The snapshot and its alert event are written in one transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aftersale.clock import Clock, next_local_midnight
@@ -17,7 +18,7 @@ from aftersale.domain.events import HEALTH_ALERT_CLEARED, HEALTH_ALERT_RAISED, E
 from aftersale.domain.health.report import clearance_alert, health_report
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.policy import Policy
-from aftersale.errors import Conflict
+from aftersale.errors import Conflict, NotFound
 from aftersale.service.ports import Store
 
 
@@ -79,14 +80,41 @@ class SnapshotTaker:
                 taken += 1
         return taken
 
-    def _snapshot(self, shop_id: str, midnight: datetime) -> None:
+    def backfill(
+        self,
+        shop_id: str,
+        start: datetime,
+        end: datetime,
+        on_day: Callable[[datetime], None] = lambda midnight: None,
+    ) -> int:
+        """Rebuild the shop's snapshots of every local midnight in [start, end] from its events.
+
+        Alerts are worked out again for the snapshots, but no alert event is written: the event
+        log already says what was announced at the time.
+        """
+        if self._next is None:
+            self.refresh()
+        zone = self._zones.get(shop_id)
+        if zone is None:
+            raise NotFound(f"no shop {shop_id}")
+        with self.store.transaction() as tx:
+            tx.delete_snapshots(shop_id, start, end)
+        midnight, rebuilt = next_local_midnight(start - timedelta(microseconds=1), zone), 0
+        while midnight <= end:
+            self._snapshot(shop_id, midnight, announce=False)
+            on_day(midnight)
+            rebuilt += 1
+            midnight = next_local_midnight(midnight, zone)
+        return rebuilt
+
+    def _snapshot(self, shop_id: str, midnight: datetime, *, announce: bool = True) -> None:
         settings = self.settings
         report = health_report(
             shop_id, self.store.shop_events(shop_id), midnight, settings, self.version
         )
         score = report["score"]
         with self.store.transaction() as tx:
-            earlier = tx.last_snapshots(shop_id, settings.alert_consecutive_days - 1)
+            earlier = tx.last_snapshots(shop_id, settings.alert_consecutive_days - 1, midnight)
             was_open = bool(earlier and earlier[0]["alert_open"])
             streak = [score, *(row["score"] for row in earlier)]
             raised, cleared = clearance_alert(streak, was_open, settings)
@@ -103,7 +131,7 @@ class SnapshotTaker:
                     "report": report,
                 }
             )
-            if raised or cleared:
+            if announce and (raised or cleared):
                 kind = HEALTH_ALERT_RAISED if raised else HEALTH_ALERT_CLEARED
                 data = {
                     "alert": "clearance_risk",

@@ -263,3 +263,16 @@ def test_health_shows_a_report_and_the_snapshot_trend(tmp_path: Path) -> None:
         "2026-03-19T04:00:00Z",
     ]
     assert _run(tmp_path, "health", "shop-nobody").returncode == 1
+    rebuilt = _run(
+        tmp_path,
+        "health",
+        "backfill",
+        "--shop",
+        "shop-a",
+        "--from",
+        "2026-03-17T00:00:00Z",
+        "--to",
+        "2026-03-19T12:00:00Z",
+    )
+    assert rebuilt.returncode == 0 and "3 daily snapshots rebuilt" in rebuilt.stdout
+    assert _json(_run(tmp_path, "health", "shop-a", "--history", "3", "--json")) == trend

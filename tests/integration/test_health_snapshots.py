@@ -54,3 +54,18 @@ def test_snapshots_and_alerts_do_not_depend_on_how_often_the_clock_ticks() -> No
         {k: v for k, v in e.items() if k not in strip} for e in two.events
     ]
     assert one.health == two.health
+
+
+def test_a_backfill_rebuilds_the_same_snapshots_without_announcing_alerts_again(
+    sqlite_url: str,
+) -> None:
+    replay(month_scenario(seed=7), db_url=sqlite_url, until=END)
+    engine = aftersale.connect(sqlite_url)
+    before = engine.health_history("shop-quiet-harbor", days=400)
+    events = len(engine.events_after(0, 100_000))
+    rebuilt = engine.backfill_health(
+        "shop-quiet-harbor", "2026-03-10T00:00:00Z", "2026-04-20T00:00:00Z"
+    )
+    assert rebuilt == 41
+    assert engine.health_history("shop-quiet-harbor", days=400) == before
+    assert len(engine.events_after(0, 100_000)) == events
