@@ -1,0 +1,137 @@
+"""The shop-health and operator half of the façade, mixed into :class:`AfterSale`.
+
+Kept apart so the façade stays readable: these methods only read cases and events, take daily
+snapshots, and report on the database; the commands that move cases live in ``engine.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aftersale.clock import Clock, iso
+from aftersale.domain import validation as check
+from aftersale.domain.events import CASE_TRANSITION
+from aftersale.domain.health.report import health_report
+from aftersale.domain.health.settings import HealthSettings
+from aftersale.domain.invariants import Violation, check_case, check_orders
+from aftersale.errors import InvalidInput, NotFound
+from aftersale.service.ports import Store
+from aftersale.service.snapshots import SnapshotTaker
+
+Instant = datetime | str | None
+
+
+class Oversight:
+    """Health reports and snapshots, the timers' backlog, quarantine and ``verify``."""
+
+    store: Store
+    clock: Clock
+    health_settings: tuple[HealthSettings, str] | None
+    snapshots: SnapshotTaker | None
+
+    def _at(self, at: Instant) -> datetime:
+        return self.clock.now() if at is None else check.instant(at, "at")
+
+    def status(self) -> dict[str, Any]:
+        """The timers' backlog: overdue count, oldest lag, next deadline, quarantined cases."""
+        now = self.clock.now()
+        backlog = self.store.backlog(now)
+        oldest = backlog.pop("oldest_overdue_at")
+        upcoming = backlog["next_deadline_at"]
+        backlog["now"] = iso(now)
+        backlog["oldest_lag_seconds"] = 0.0 if oldest is None else (now - oldest).total_seconds()
+        backlog["next_deadline_at"] = iso(upcoming)
+        return backlog
+
+    def health(self, shop_id: str, as_of: Instant = None) -> dict[str, Any]:
+        """The shop's health report of health.md as of ``as_of`` (default now)."""
+        if self.health_settings is None:
+            raise InvalidInput("this engine was built without health settings")
+        shop_id = check.identifier(shop_id, "shop_id")
+        settings, version = self.health_settings
+        events = self.store.shop_events(shop_id)
+        if not events:
+            raise NotFound(f"no shop {shop_id}")
+        when = self._at(as_of)
+        report = health_report(shop_id, events, when, settings, version)
+        last = [row for row in self.store.snapshots(shop_id, 2) if row["taken_at"] <= when]
+        if last and last[0]["alert_open"]:
+            report["alerts"] = [
+                {"type": "clearance_risk", "open": True, "last_snapshot": iso(last[0]["taken_at"])}
+            ]
+        return report
+
+    def snapshot_instants(self, until: Instant = None) -> list[datetime]:
+        """The local midnights at or before ``until`` at which some shop's snapshot is due."""
+        return [] if self.snapshots is None else self.snapshots.instants(self._at(until))
+
+    def take_snapshots(self, until: Instant = None, *, refresh: bool = False) -> int:
+        """Take the daily health snapshots due at or before ``until``; how many were taken."""
+        if self.snapshots is None:
+            return 0
+        if refresh:
+            self.snapshots.refresh()
+        return self.snapshots.take(self._at(until))
+
+    def backfill_health(
+        self,
+        shop_id: str,
+        start: Instant,
+        end: Instant,
+        on_day: Callable[[datetime], None] = lambda midnight: None,
+    ) -> int:
+        """Rebuild a shop's daily snapshots between two instants; how many were rebuilt."""
+        if self.snapshots is None:
+            return 0
+        first, last = self._at(start), self._at(end)
+        if last < first:
+            raise InvalidInput("--to must not be before --from")
+        return self.snapshots.backfill(check.identifier(shop_id, "shop_id"), first, last, on_day)
+
+    def health_history(self, shop_id: str, days: int = 30) -> list[dict[str, Any]]:
+        """The shop's last ``days`` snapshots, oldest first."""
+        rows = self.store.snapshots(check.identifier(shop_id, "shop_id"), max(1, days))
+        return [
+            {
+                "taken_at": iso(r["taken_at"]),
+                "score": r["score"],
+                "tier": r["tier"],
+                "alert_open": r["alert_open"],
+            }
+            for r in reversed(rows)
+        ]
+
+    def verify(self) -> list[dict[str, str]]:
+        """Every violation of the invariants in the database (empty when all hold)."""
+        transitions: dict[str, list[dict[str, Any]]] = {}
+        for event in self.store.iter_events():
+            if event["type"] == CASE_TRANSITION:
+                transitions.setdefault(event["case_id"], []).append(event)
+        stored_policies = self.store.policy_versions()
+        cases = list(self.store.all_cases())
+        found: list[Violation] = []
+        for case in cases:
+            found += check_case(case, transitions.pop(case.case_id, []))
+            if case.policy_version not in stored_policies:
+                found.append(
+                    Violation(
+                        "policy",
+                        f"case {case.case_id}",
+                        f"policy {case.policy_version} is not stored",
+                    )
+                )
+        found += [
+            Violation("history", f"case {case_id}", "events of a case that does not exist")
+            for case_id in sorted(transitions)
+        ]
+        found += check_orders(self.store.all_orders(), cases)
+        return [violation.as_dict() for violation in found]
+
+    def retry_case(self, case_id: str) -> bool:
+        """Put a quarantined case back in the sweep; False when it was not quarantined."""
+        with self.store.read() as tx:
+            if tx.case(check.identifier(case_id, "case_id")) is None:
+                raise NotFound(f"no case {case_id}", case_id=case_id)
+        return self.store.release(case_id)
