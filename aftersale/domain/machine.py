@@ -14,7 +14,7 @@ from typing import Any
 from transitions import Machine, MachineError
 
 from aftersale.domain.model import Action, Case, State
-from aftersale.domain.workflows.base import Workflow
+from aftersale.domain.workflows.base import Workflow, check_sound
 from aftersale.errors import NotAllowed
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -79,6 +79,8 @@ class Machines:
     """The machines of every workflow, built once by the composition root."""
 
     def __init__(self, workflows: Mapping[Any, Workflow]) -> None:
+        for workflow in workflows.values():  # an unsound table never runs a single case
+            check_sound(workflow)
         self._by_kind = {kind: WorkflowMachine(wf) for kind, wf in workflows.items()}
 
     def __getitem__(self, kind: Any) -> WorkflowMachine:
