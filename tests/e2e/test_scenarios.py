@@ -1,216 +1,450 @@
 """The shipped scenarios, replayed by the real CLI, give exactly the histories the rules predict.
 
-Every expected instant below was worked out by hand from workflows.md and config/ (48 h review,
-24 h proof of delivery, 48 h to escalate, 5 days to ship back, 8 days in transit, 2 days to
-refund; 4 US business days for a high-value review), not produced by running the engine.
+Every expected instant below was worked out by hand from workflows.md and config/, not produced
+by running the engine: 48 h review, 24 h proof of delivery, 48 h to escalate, 5 days to ship back,
+8 days in transit, 2 days to refund, all natural time from the instant the state was entered (for
+a timeout, the deadline that fired); a refund flow above the market's high-value threshold gets 4
+business days in the market's time zone, skipping weekends and public holidays.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-Step = tuple[str, str | None, str, str, str]  # action, from, to, actor, at
-Y = "system"
-
-
-def _replay(name: str) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "aftersale", "replay", "--example", name, "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    return done.returncode, json.loads(done.stdout)
-
-
-def _histories(output: dict[str, Any]) -> dict[str, list[Step]]:
-    return {
-        case["case_id"]: [
-            (h["action"], h["from"], h["to"], h["actor"], h["at"]) for h in case["history"]
-        ]
-        for case in output["cases"]
-    }
-
+# action, from, to, actor, auto, at
+Step = tuple[str, str | None, str, str, bool, str]
 
 P, R, W = "pending_review", "rejected", "withdrawn"
-ARS, RIT, RRC, PR = (
-    "awaiting_return_shipment",
-    "return_in_transit",
-    "return_received",
-    "platform_review",
+POD, PR = "awaiting_pod", "platform_review"
+ARS, RIT, RRC = "awaiting_return_shipment", "return_in_transit", "return_received"
+CURRENCY = {"US": "USD", "UK": "GBP", "MY": "MYR", "TH": "THB"}
+TIMEOUTS = {
+    "review_timeout",
+    "pod_timeout",
+    "escalation_timeout",
+    "ship_back_timeout",
+    "receipt_timeout",
+    "refund_timeout",
+}
+ENDINGS = {
+    "cancellation": {"cancelled", "closed", "withdrawn"},
+    "refund_only": {"refunded", "closed", "withdrawn"},
+    "return_refund": {"refunded", "closed", "withdrawn"},
+}
+
+
+def by(actor: str, action: str, source: str | None, target: str, at: str) -> Step:
+    """A step a person (buyer, seller or platform) took."""
+    return (action, source, target, actor, False, at)
+
+
+def timer(action: str, source: str, target: str, at: str) -> Step:
+    """A step the engine took itself (a timeout or a rule applied at once)."""
+    return (action, source, target, "system", True, at)
+
+
+def opened(actor: str, at: str) -> Step:
+    return by(actor, "open", None, P, at)
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str
+    state: str
+    responsibility: str  # at the end
+    amount: str
+    history: list[Step]
+    overturned: bool = False  # the platform's rule overturned the seller's rejection
+    ruled_from: str | None = None  # the responsibility before a ruling overrode it
+
+
+@dataclass(frozen=True)
+class Scenario:
+    cases: dict[str, Case]
+    clock: str
+    errors: list[tuple[int, str]]
+
+
+CX, RO, RF = "cancellation", "refund_only", "return_refund"
+
+CANCELLATIONS = Scenario(
+    clock="2026-03-07T09:00:00Z",
+    errors=[],
+    cases={
+        # paid 09:00, opened 09:40: inside the free hour
+        "CX-1": Case(
+            CX,
+            "cancelled",
+            "buyer",
+            "59.90",
+            [
+                opened("buyer", "2026-03-02T09:40:00Z"),
+                timer("auto_approve", P, "cancelled", "2026-03-02T09:40:00Z"),
+            ],
+        ),
+        # paid 10:00, opened 11:00: exactly one hour, end included
+        "CX-2": Case(
+            CX,
+            "cancelled",
+            "buyer",
+            "24.00",
+            [
+                opened("buyer", "2026-03-02T11:00:00Z"),
+                timer("auto_approve", P, "cancelled", "2026-03-02T11:00:00Z"),
+            ],
+        ),
+        # paid 12:00, opened 13:00:01: one second too late, the seller decides
+        "CX-3": Case(
+            CX,
+            "cancelled",
+            "buyer",
+            "80.00",
+            [
+                opened("buyer", "2026-03-02T13:00:01Z"),
+                by("seller", "approve", P, "cancelled", "2026-03-02T18:00:00Z"),
+            ],
+        ),
+        "CX-4": Case(
+            CX,
+            "cancelled",
+            "seller",
+            "35.50",
+            [
+                opened("seller", "2026-03-02T16:00:00Z"),
+                timer("seller_cancel", P, "cancelled", "2026-03-02T16:00:00Z"),
+            ],
+        ),
+        "CX-5": Case(
+            CX,
+            "closed",
+            "buyer",
+            "42.00",
+            [
+                opened("buyer", "2026-03-03T10:00:00Z"),
+                by("seller", "reject", P, "closed", "2026-03-03T12:00:00Z"),
+            ],
+        ),
+        "CX-6": Case(
+            CX,
+            "closed",
+            "buyer",
+            "18.00",
+            [
+                opened("buyer", "2026-03-03T15:00:00Z"),
+                timer("order_shipped", P, "closed", "2026-03-03T20:00:00Z"),
+            ],
+        ),
+        "CX-7": Case(
+            CX,
+            "withdrawn",
+            "buyer",
+            "66.00",
+            [
+                opened("buyer", "2026-03-03T18:00:00Z"),
+                by("buyer", "withdraw", P, W, "2026-03-04T09:00:00Z"),
+            ],
+        ),
+        # 120 USD, but high value only concerns refund flows: 48 h
+        "CX-8": Case(
+            CX,
+            "cancelled",
+            "buyer",
+            "120.00",
+            [
+                opened("buyer", "2026-03-04T12:00:00Z"),
+                timer("review_timeout", P, "cancelled", "2026-03-06T12:00:00Z"),
+            ],
+        ),
+    },
 )
 
-CANCELLATIONS: dict[str, list[Step]] = {
-    "CX-1": [
-        ("open", None, P, "buyer", "2026-03-02T09:40:00Z"),
-        ("auto_approve", P, "cancelled", Y, "2026-03-02T09:40:00Z"),
-    ],
-    "CX-2": [
-        ("open", None, P, "buyer", "2026-03-02T11:00:00Z"),  # exactly 1 h: end included
-        ("auto_approve", P, "cancelled", Y, "2026-03-02T11:00:00Z"),
-    ],
-    "CX-3": [
-        ("open", None, P, "buyer", "2026-03-02T13:00:01Z"),  # 1 h 1 s: the seller decides
-        ("approve", P, "cancelled", "seller", "2026-03-02T18:00:00Z"),
-    ],
-    "CX-4": [
-        ("open", None, P, "seller", "2026-03-02T16:00:00Z"),
-        ("seller_cancel", P, "cancelled", Y, "2026-03-02T16:00:00Z"),
-    ],
-    "CX-5": [
-        ("open", None, P, "buyer", "2026-03-03T10:00:00Z"),
-        ("reject", P, "closed", "seller", "2026-03-03T12:00:00Z"),
-    ],
-    "CX-6": [
-        ("open", None, P, "buyer", "2026-03-03T15:00:00Z"),
-        ("order_shipped", P, "closed", Y, "2026-03-03T20:00:00Z"),
-    ],
-    "CX-7": [
-        ("open", None, P, "buyer", "2026-03-03T18:00:00Z"),
-        ("withdraw", P, W, "buyer", "2026-03-04T09:00:00Z"),
-    ],
-    "CX-8": [
-        ("open", None, P, "buyer", "2026-03-04T12:00:00Z"),
-        ("review_timeout", P, "cancelled", Y, "2026-03-06T12:00:00Z"),
-    ],
-}
+REFUND_ONLY = Scenario(
+    clock="2026-03-13T00:00:00Z",
+    errors=[],
+    cases={
+        "RF-1": Case(
+            RO,
+            "refunded",
+            "logistics",
+            "45.00",
+            [
+                opened("buyer", "2026-03-09T09:00:00Z"),
+                by("seller", "approve", P, "refunded", "2026-03-09T15:00:00Z"),
+            ],
+        ),
+        "RF-2": Case(
+            RO,
+            "refunded",
+            "seller",
+            "12.00",
+            [
+                opened("buyer", "2026-03-06T10:00:00Z"),
+                timer("review_timeout", P, "refunded", "2026-03-08T10:00:00Z"),
+            ],
+        ),
+        "RF-3": Case(
+            RO,
+            "closed",
+            "buyer",
+            "70.00",
+            [
+                opened("buyer", "2026-03-10T11:00:00Z"),
+                by("platform", "request_pod", P, POD, "2026-03-10T12:00:00Z"),
+                by("seller", "submit_pod", POD, PR, "2026-03-10T20:00:00Z"),
+                by("platform", "rule", PR, "closed", "2026-03-11T09:00:00Z"),
+            ],
+            ruled_from="logistics",
+        ),
+        "RF-4": Case(
+            RO,
+            "refunded",
+            "logistics",
+            "55.00",
+            [
+                opened("buyer", "2026-03-10T12:00:00Z"),
+                by("platform", "request_pod", P, POD, "2026-03-10T13:00:00Z"),
+                timer("pod_timeout", POD, "refunded", "2026-03-11T13:00:00Z"),
+            ],
+        ),
+        "RF-5": Case(
+            RO,
+            "refunded",
+            "seller",
+            "88.00",
+            [
+                opened("buyer", "2026-03-07T13:00:00Z"),
+                by("seller", "reject", P, R, "2026-03-08T09:00:00Z"),
+                by("buyer", "escalate", R, PR, "2026-03-08T18:00:00Z"),
+                by("platform", "rule", PR, "refunded", "2026-03-09T10:00:00Z"),
+            ],
+            overturned=True,
+        ),
+        "RF-6": Case(
+            RO,
+            "closed",
+            "seller",
+            "25.00",
+            [
+                opened("buyer", "2026-03-06T14:00:00Z"),
+                by("seller", "reject", P, R, "2026-03-07T09:00:00Z"),
+                timer("escalation_timeout", R, "closed", "2026-03-09T09:00:00Z"),
+            ],
+        ),
+        "RF-7": Case(
+            RO,
+            "withdrawn",
+            "logistics",
+            "19.00",
+            [
+                opened("buyer", "2026-03-09T15:00:00Z"),
+                by("buyer", "withdraw", P, W, "2026-03-09T18:00:00Z"),
+            ],
+        ),
+        # 4,800 THB > 3,500: Monday 16:00 Bangkok + 4 business days, Tuesday 3 March (Makha
+        # Bucha) skipped: Wed 4, Thu 5, Fri 6, Mon 9 -> Monday 9 March 16:00 +07:00
+        "RF-8": Case(
+            RO,
+            "refunded",
+            "seller",
+            "4800.00",
+            [
+                opened("buyer", "2026-03-02T09:00:00Z"),
+                timer("review_timeout", P, "refunded", "2026-03-09T09:00:00Z"),
+            ],
+        ),
+    },
+)
 
-REFUND_ONLY: dict[str, list[Step]] = {
-    "RF-1": [
-        ("open", None, P, "buyer", "2026-03-09T09:00:00Z"),
-        ("approve", P, "refunded", "seller", "2026-03-09T15:00:00Z"),
-    ],
-    "RF-2": [
-        ("open", None, P, "buyer", "2026-03-06T10:00:00Z"),
-        ("review_timeout", P, "refunded", Y, "2026-03-08T10:00:00Z"),
-    ],
-    "RF-3": [
-        ("open", None, P, "buyer", "2026-03-10T11:00:00Z"),
-        ("request_pod", P, "awaiting_pod", "platform", "2026-03-10T12:00:00Z"),
-        ("submit_pod", "awaiting_pod", PR, "seller", "2026-03-10T20:00:00Z"),
-        ("rule", PR, "closed", "platform", "2026-03-11T09:00:00Z"),
-    ],
-    "RF-4": [
-        ("open", None, P, "buyer", "2026-03-10T12:00:00Z"),
-        ("request_pod", P, "awaiting_pod", "platform", "2026-03-10T13:00:00Z"),
-        ("pod_timeout", "awaiting_pod", "refunded", Y, "2026-03-11T13:00:00Z"),
-    ],
-    "RF-5": [
-        ("open", None, P, "buyer", "2026-03-07T13:00:00Z"),
-        ("reject", P, R, "seller", "2026-03-08T09:00:00Z"),
-        ("escalate", R, PR, "buyer", "2026-03-08T18:00:00Z"),
-        ("rule", PR, "refunded", "platform", "2026-03-09T10:00:00Z"),
-    ],
-    "RF-6": [
-        ("open", None, P, "buyer", "2026-03-06T14:00:00Z"),
-        ("reject", P, R, "seller", "2026-03-07T09:00:00Z"),
-        ("escalation_timeout", R, "closed", Y, "2026-03-09T09:00:00Z"),
-    ],
-    "RF-7": [
-        ("open", None, P, "buyer", "2026-03-09T15:00:00Z"),
-        ("withdraw", P, W, "buyer", "2026-03-09T18:00:00Z"),
-    ],
-}
+RETURNS = Scenario(
+    clock="2026-03-31T00:00:00Z",
+    errors=[],
+    cases={
+        "RR-1": Case(
+            RF,
+            "refunded",
+            "seller",
+            "59.90",
+            [
+                opened("buyer", "2026-03-06T08:00:00Z"),
+                by("seller", "approve", P, ARS, "2026-03-06T12:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-07T09:00:00Z"),
+                by("seller", "confirm_receipt", RIT, RRC, "2026-03-10T10:00:00Z"),
+                by("seller", "refund", RRC, "refunded", "2026-03-10T15:00:00Z"),
+            ],
+        ),
+        # every timer counts from the instant its state was entered
+        "RR-2": Case(
+            RF,
+            "refunded",
+            "seller",
+            "40.00",
+            [
+                opened("buyer", "2026-03-06T10:00:00Z"),
+                timer("review_timeout", P, ARS, "2026-03-08T10:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-09T10:00:00Z"),
+                timer("receipt_timeout", RIT, RRC, "2026-03-17T10:00:00Z"),
+                timer("refund_timeout", RRC, "refunded", "2026-03-19T10:00:00Z"),
+            ],
+        ),
+        "RR-3": Case(
+            RF,
+            "closed",
+            "buyer",
+            "33.00",
+            [
+                opened("buyer", "2026-03-06T11:00:00Z"),
+                by("seller", "approve", P, ARS, "2026-03-06T13:00:00Z"),
+                timer("ship_back_timeout", ARS, "closed", "2026-03-11T13:00:00Z"),
+            ],
+        ),
+        "RR-4": Case(
+            RF,
+            "closed",
+            "buyer",
+            "75.00",
+            [
+                opened("buyer", "2026-03-06T12:00:00Z"),
+                by("seller", "approve", P, ARS, "2026-03-06T14:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-07T12:00:00Z"),
+                by("seller", "confirm_receipt", RIT, RRC, "2026-03-09T12:00:00Z"),
+                by("seller", "reject_return", RRC, R, "2026-03-09T16:00:00Z"),
+                by("buyer", "escalate", R, PR, "2026-03-10T09:00:00Z"),
+                by("platform", "rule", PR, "closed", "2026-03-11T09:00:00Z"),
+            ],
+        ),
+        # Kuala Lumpur is UTC+8: 10:00 there is 02:00 UTC
+        "RR-5": Case(
+            RF,
+            "refunded",
+            "seller",
+            "180.00",
+            [
+                opened("buyer", "2026-03-06T02:00:00Z"),
+                by("seller", "reject", P, R, "2026-03-06T10:00:00Z"),
+                by("buyer", "escalate", R, PR, "2026-03-07T01:00:00Z"),
+                by("platform", "rule", PR, ARS, "2026-03-07T09:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-08T04:00:00Z"),
+                by("seller", "confirm_receipt", RIT, RRC, "2026-03-11T04:00:00Z"),
+                by("seller", "refund", RRC, "refunded", "2026-03-11T07:00:00Z"),
+            ],
+            overturned=True,
+        ),
+        # 249 USD > 100: Friday 15:00 New York (EST) + 4 business days = Thursday 12 March
+        # 15:00, now EDT (clocks went forward on Sunday 8 March): 19:00 UTC
+        "RR-6": Case(
+            RF,
+            "withdrawn",
+            "seller",
+            "249.00",
+            [
+                opened("buyer", "2026-03-06T20:00:00Z"),
+                timer("review_timeout", P, ARS, "2026-03-12T19:00:00Z"),
+                by("buyer", "withdraw", ARS, W, "2026-03-13T10:00:00Z"),
+            ],
+        ),
+        # delivered 4 March, opened 28 March: day 24 of Malaysia's 30
+        "RR-7": Case(
+            RF,
+            "withdrawn",
+            "seller",
+            "60.00",
+            [
+                opened("buyer", "2026-03-28T02:00:00Z"),
+                by("buyer", "withdraw", P, W, "2026-03-28T05:00:00Z"),
+            ],
+        ),
+    },
+)
 
-RETURNS: dict[str, list[Step]] = {
-    "RR-1": [
-        ("open", None, P, "buyer", "2026-03-06T08:00:00Z"),
-        ("approve", P, ARS, "seller", "2026-03-06T12:00:00Z"),
-        ("ship_return", ARS, RIT, "buyer", "2026-03-07T09:00:00Z"),
-        ("confirm_receipt", RIT, RRC, "seller", "2026-03-10T10:00:00Z"),
-        ("refund", RRC, "refunded", "seller", "2026-03-10T15:00:00Z"),
-    ],
-    "RR-2": [
-        ("open", None, P, "buyer", "2026-03-06T10:00:00Z"),
-        ("review_timeout", P, ARS, Y, "2026-03-08T10:00:00Z"),
-        ("ship_return", ARS, RIT, "buyer", "2026-03-09T10:00:00Z"),
-        ("receipt_timeout", RIT, RRC, Y, "2026-03-17T10:00:00Z"),
-        ("refund_timeout", RRC, "refunded", Y, "2026-03-19T10:00:00Z"),
-    ],
-    "RR-3": [
-        ("open", None, P, "buyer", "2026-03-06T11:00:00Z"),
-        ("approve", P, ARS, "seller", "2026-03-06T13:00:00Z"),
-        ("ship_back_timeout", ARS, "closed", Y, "2026-03-11T13:00:00Z"),
-    ],
-    "RR-4": [
-        ("open", None, P, "buyer", "2026-03-06T12:00:00Z"),
-        ("approve", P, ARS, "seller", "2026-03-06T14:00:00Z"),
-        ("ship_return", ARS, RIT, "buyer", "2026-03-07T12:00:00Z"),
-        ("confirm_receipt", RIT, RRC, "seller", "2026-03-09T12:00:00Z"),
-        ("reject_return", RRC, R, "seller", "2026-03-09T16:00:00Z"),
-        ("escalate", R, PR, "buyer", "2026-03-10T09:00:00Z"),
-        ("rule", PR, "closed", "platform", "2026-03-11T09:00:00Z"),
-    ],
-    "RR-5": [
-        ("open", None, P, "buyer", "2026-03-06T02:00:00Z"),  # 10:00 in Kuala Lumpur
-        ("reject", P, R, "seller", "2026-03-06T10:00:00Z"),
-        ("escalate", R, PR, "buyer", "2026-03-07T01:00:00Z"),
-        ("rule", PR, ARS, "platform", "2026-03-07T09:00:00Z"),
-        ("ship_return", ARS, RIT, "buyer", "2026-03-08T04:00:00Z"),
-        ("confirm_receipt", RIT, RRC, "seller", "2026-03-11T04:00:00Z"),
-        ("refund", RRC, "refunded", "seller", "2026-03-11T07:00:00Z"),
-    ],
-    # Friday 15:00 New York + 4 business days = Thursday 15:00, after the clocks went forward
-    "RR-6": [
-        ("open", None, P, "buyer", "2026-03-06T20:00:00Z"),
-        ("review_timeout", P, ARS, Y, "2026-03-12T19:00:00Z"),
-        ("withdraw", ARS, W, "buyer", "2026-03-13T10:00:00Z"),
-    ],
-    "RR-7": [
-        ("open", None, P, "buyer", "2026-03-28T02:00:00Z"),  # day 24 of MY's 30
-        ("withdraw", P, W, "buyer", "2026-03-28T05:00:00Z"),
-    ],
-}
+SILENT_SELLER = Scenario(
+    clock="2026-04-16T00:00:00Z",
+    errors=[],
+    cases={
+        # paid 08:00, opened 10:30 UTC (11:30 London): past the free hour, 48 h of silence
+        "SS-1": Case(
+            CX,
+            "cancelled",
+            "buyer",
+            "28.50",
+            [
+                opened("buyer", "2026-03-30T10:30:00Z"),
+                timer("review_timeout", P, "cancelled", "2026-04-01T10:30:00Z"),
+            ],
+        ),
+        # natural days ignore Good Friday
+        "SS-2": Case(
+            RO,
+            "refunded",
+            "seller",
+            "12.50",
+            [
+                opened("buyer", "2026-04-02T15:00:00Z"),
+                timer("review_timeout", P, "refunded", "2026-04-04T15:00:00Z"),
+            ],
+        ),
+        "SS-3": Case(
+            RO,
+            "refunded",
+            "logistics",
+            "22.00",
+            [
+                opened("buyer", "2026-04-06T09:00:00Z"),
+                by("platform", "request_pod", P, POD, "2026-04-06T11:00:00Z"),
+                timer("pod_timeout", POD, "refunded", "2026-04-07T11:00:00Z"),
+            ],
+        ),
+        # shipped back at 10:00 London (09:00 UTC): 8 days in transit, then 2 days to refund
+        "SS-4": Case(
+            RF,
+            "refunded",
+            "seller",
+            "45.00",
+            [
+                opened("buyer", "2026-04-01T16:00:00Z"),
+                timer("review_timeout", P, ARS, "2026-04-03T16:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-04-04T09:00:00Z"),
+                timer("receipt_timeout", RIT, RRC, "2026-04-12T09:00:00Z"),
+                timer("refund_timeout", RRC, "refunded", "2026-04-14T09:00:00Z"),
+            ],
+        ),
+        # 120 GBP > 80: Thursday 2 April 14:00 London + 4 business days, Good Friday (3rd) and
+        # Easter Monday (6th) skipped: Tue 7, Wed 8, Thu 9, Fri 10 -> 14:00 BST = 13:00 UTC;
+        # then 5 days to ship back from that deadline
+        "SS-5": Case(
+            RF,
+            "closed",
+            "seller",
+            "120.00",
+            [
+                opened("buyer", "2026-04-02T13:00:00Z"),
+                timer("review_timeout", P, ARS, "2026-04-10T13:00:00Z"),
+                timer("ship_back_timeout", ARS, "closed", "2026-04-15T13:00:00Z"),
+            ],
+        ),
+        # 80.00 GBP is not above the 80.00 threshold: 48 natural hours
+        "SS-6": Case(
+            RO,
+            "refunded",
+            "seller",
+            "80.00",
+            [
+                opened("buyer", "2026-04-02T09:00:00Z"),
+                timer("review_timeout", P, "refunded", "2026-04-04T09:00:00Z"),
+            ],
+        ),
+    },
+)
 
-EXPECTED = {"cancellations": CANCELLATIONS, "refund_only": REFUND_ONLY, "returns": RETURNS}
-RESPONSIBLE = {
-    "CX-4": "seller",
-    "CX-8": "buyer",
-    "RF-1": "logistics",
-    "RF-2": "seller",
-    "RF-5": "seller",
-    "RR-2": "seller",
-    "RR-3": "buyer",
-    "RR-5": "seller",
-}
-OVERTURNED = {"RF-5", "RR-5"}
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_a_shipped_scenario_replays_to_exactly_the_predicted_histories(name: str) -> None:
-    status, output = _replay(name)
-    assert (status, output["errors"]) == (0, [])
-    assert _histories(output) == EXPECTED[name]
-    for case in output["cases"]:
-        if case["case_id"] in RESPONSIBLE:
-            assert case["responsibility"] == RESPONSIBLE[case["case_id"]], case["case_id"]
-        overturned = [step["overturned"] for step in case["history"]]
-        assert any(overturned) == (case["case_id"] in OVERTURNED), case["case_id"]
-        assert case["deadline_at"] is None
-
-
-def test_the_shipped_scenarios_reach_every_ending_of_every_kind() -> None:
-    endings: dict[str, set[str]] = {}
-    for name in EXPECTED:
-        for case in _replay(name)[1]["cases"]:
-            endings.setdefault(case["kind"], set()).add(case["state"])
-    assert endings == {
-        "cancellation": {"cancelled", "closed", "withdrawn"},
-        "refund_only": {"refunded", "closed", "withdrawn"},
-        "return_refund": {"refunded", "closed", "withdrawn"},
-    }
-
-
-def test_the_refused_lines_scenario_reports_every_error_code_and_exits_1() -> None:
-    status, output = _replay("refused_lines")
-    assert status == 1
-    assert [(e["line"], e["code"]) for e in output["errors"]] == [
+REFUSED_LINES = Scenario(
+    clock="2026-03-02T13:30:00Z",
+    errors=[
         (4, "conflict"),  # the same order paid again with another amount
         (5, "invalid_json"),
         (6, "invalid_input"),  # an unknown line type
@@ -228,17 +462,145 @@ def test_the_refused_lines_scenario_reports_every_error_code_and_exits_1() -> No
         (22, "conflict"),  # more than is still refundable
         (23, "invalid_input"),  # an amount as a float
         (24, "not_eligible"),  # cancelling a shipped order
-    ]
-    assert _histories(output) == {
-        "CX-9": [
-            ("open", None, P, "buyer", "2026-03-02T11:00:00Z"),
-            ("reject", P, "closed", "seller", "2026-03-02T12:00:00Z"),
-        ],
-    }
+    ],
+    cases={
+        # paid 09:00, opened 11:00: past the free hour; line 12 repeats the open at 11:05
+        "CX-9": Case(
+            CX,
+            "closed",
+            "buyer",
+            "50.00",
+            [
+                opened("buyer", "2026-03-02T11:00:00Z"),
+                by("seller", "reject", P, "closed", "2026-03-02T12:00:00Z"),
+            ],
+        ),
+    },
+)
+
+SCENARIOS = {
+    "cancellations": CANCELLATIONS,
+    "refund_only": REFUND_ONLY,
+    "returns": RETURNS,
+    "silent_seller": SILENT_SELLER,
+    "refused_lines": REFUSED_LINES,
+}
+
+# the opening deadline where it is the point of the case: business days, or a threshold edge
+OPEN_DEADLINES = {
+    "RF-8": "2026-03-09T09:00:00Z",
+    "RR-6": "2026-03-12T19:00:00Z",
+    "SS-5": "2026-04-10T13:00:00Z",
+    "SS-6": "2026-04-04T09:00:00Z",
+}
+
+
+@functools.cache
+def _replay(name: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale", "replay", "--example", name, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def _step(h: dict[str, Any]) -> Step:
+    return (h["action"], h["from"], h["to"], h["actor"], h["auto"], h["at"])
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_shipped_scenario_exits_with_its_refusals_and_clock(name: str) -> None:
+    expected = SCENARIOS[name]
+    status, output = _replay(name)
+    assert [(e["line"], e["code"]) for e in output["errors"]] == expected.errors
+    assert all(e["message"] for e in output["errors"])
+    assert status == (1 if expected.errors else 0)
+    assert output["clock"] == expected.clock
+    assert [case["case_id"] for case in output["cases"]] == sorted(expected.cases)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_shipped_scenario_replays_to_exactly_the_predicted_histories(name: str) -> None:
+    expected = SCENARIOS[name].cases
+    output = _replay(name)[1]
+    histories = {case["case_id"]: [_step(h) for h in case["history"]] for case in output["cases"]}
+    assert histories == {case_id: case.history for case_id, case in expected.items()}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_shipped_scenario_ends_each_case_as_predicted(name: str) -> None:
+    expected = SCENARIOS[name].cases
+    for case in _replay(name)[1]["cases"]:
+        want = expected[case["case_id"]]
+        got = (case["kind"], case["state"], case["responsibility"], case["amount"])
+        assert got == (want.kind, want.state, want.responsibility, want.amount), case["case_id"]
+        assert case["currency"] == CURRENCY[case["order_id"][:2]], case["case_id"]
+        assert case["deadline_at"] is None, case["case_id"]  # every case has ended
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_only_a_ruling_marks_an_overturn_or_moves_the_responsibility(name: str) -> None:
+    expected = SCENARIOS[name].cases
+    for case in _replay(name)[1]["cases"]:
+        want = expected[case["case_id"]]
+        ruled = False
+        overturned, responsible = [], []
+        for h in case["history"]:
+            ruled = ruled or h["action"] == "rule"
+            overturned.append(h["overturned"])
+            responsible.append(h["responsibility"])
+        actions = [h["action"] for h in case["history"]]
+        assert overturned == [a == "rule" and want.overturned for a in actions], case["case_id"]
+        before = want.ruled_from or want.responsibility
+        if "rule" in actions:
+            cut = actions.index("rule")
+            assert responsible[:cut] == [before] * cut, case["case_id"]
+            assert set(responsible[cut:]) == {want.responsibility}, case["case_id"]
+        else:
+            assert set(responsible) == {want.responsibility}, case["case_id"]
+
+
+def test_high_value_and_threshold_cases_open_with_the_predicted_deadline() -> None:
+    deadlines: dict[str, str] = {}
+    for name in SCENARIOS:
+        for event in _replay(name)[1]["events"]:
+            if event["type"] == "case.transition" and event["action"] == "open":
+                deadlines[event["case_id"]] = event["deadline_at"]
+    assert {case_id: deadlines[case_id] for case_id in OPEN_DEADLINES} == OPEN_DEADLINES
+
+
+def test_refused_lines_leave_no_trace_and_repeats_are_no_ops() -> None:
+    events = _replay("refused_lines")[1]["events"]
     # lines 3 and 12 repeat what already happened: no error and no second event
-    assert [e["type"] for e in output["events"]] == [
-        "order.paid",
-        "case.transition",
-        "case.transition",
-        "order.shipped",
+    assert [(e["type"], e.get("action")) for e in events] == [
+        ("order.paid", None),
+        ("case.transition", "open"),
+        ("case.transition", "reject"),
+        ("order.shipped", None),
     ]
+    assert events[0]["amount"] == "50.00"
+
+
+def test_the_shipped_scenarios_reach_every_ending_of_every_kind_and_every_timeout() -> None:
+    endings: dict[str, set[str]] = {}
+    timeouts: set[str] = set()
+    for name in SCENARIOS:
+        for case in _replay(name)[1]["cases"]:
+            endings.setdefault(case["kind"], set()).add(case["state"])
+            timeouts |= {h["action"] for h in case["history"] if h["action"].endswith("timeout")}
+    assert endings == ENDINGS
+    assert timeouts == TIMEOUTS
+
+
+def test_the_expected_histories_themselves_cover_every_ending_and_timeout() -> None:
+    endings: dict[str, set[str]] = {}
+    for scenario in SCENARIOS.values():
+        for case in scenario.cases.values():
+            endings.setdefault(case.kind, set()).add(case.state)
+    assert endings == ENDINGS
+    steps = [s for sc in SCENARIOS.values() for case in sc.cases.values() for s in case.history]
+    assert {s[0] for s in steps if s[0].endswith("timeout")} == TIMEOUTS
