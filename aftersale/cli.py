@@ -82,7 +82,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--example", default=None, help="Replay a scenario shipped with aftersale.")
-@db_option
+@click.option("--db", "db_url", default=None, help="Database URL (default: in-memory SQLite).")
 @config_option
 @click.option("--until", default=None, help="Take deadlines up to this ISO instant at the end.")
 @json_option
