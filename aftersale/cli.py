@@ -10,6 +10,7 @@ import logging
 import secrets
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -338,6 +339,12 @@ def health() -> None:
     type=click.IntRange(1, 3650),
     help="Show the last N daily snapshots instead.",
 )
+@click.option(
+    "--chart",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With --history: also draw the trend to this .png or .svg file.",
+)
 @db_option
 @config_option
 @json_option
@@ -345,13 +352,20 @@ def health_report(
     shop_id: str,
     as_of: str | None,
     history: int | None,
+    chart: str | None,
     db_url: str | None,
     config_dir: str | None,
     as_json: bool,
 ) -> None:
     """A shop's health report: each metric with its numbers, points and costly examples."""
     if history is not None:
-        trend = _engine(db_url, config_dir).health_history(shop_id, history)
+        engine = _engine(db_url, config_dir)
+        trend = engine.health_history(shop_id, history)
+        if chart is not None and trend and engine.health_settings is not None:
+            from aftersale.chart import draw_trend
+
+            draw_trend(shop_id, trend, engine.health_settings[0], Path(chart))
+            click.echo(f"chart written to {chart}", err=True)
         render.print_json(trend) if as_json else render.console.print(
             render.trend_table(shop_id, trend)
         )

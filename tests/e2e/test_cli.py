@@ -263,6 +263,10 @@ def test_health_shows_a_report_and_the_snapshot_trend(tmp_path: Path) -> None:
         "2026-03-19T04:00:00Z",
     ]
     assert _run(tmp_path, "health", "shop-nobody").returncode == 1
+    for name, magic in (("trend.png", b"\x89PNG"), ("trend.svg", b"<?xml")):
+        drawn = _run(tmp_path, "health", "shop-a", "--history", "3", "--chart", name)
+        assert drawn.returncode == 0, drawn.stderr
+        assert (tmp_path / name).read_bytes().startswith(magic)
     rebuilt = _run(
         tmp_path,
         "health",
