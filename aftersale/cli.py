@@ -300,7 +300,7 @@ def daemon(
 @click.option(
     "--only",
     default=None,
-    type=click.Choice(["transition", "commands", "timers", "replay", "memory"]),
+    type=click.Choice(["transition", "commands", "timers", "replay", "memory", "lateness"]),
 )
 @json_option
 def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:

@@ -15,6 +15,7 @@ FIGURES = {
     "replay",
     "health report",
     "daemon memory",
+    "timer lateness p99",
 }
 
 
