@@ -65,14 +65,13 @@ class Daemon:
         self.stop_requested = False
         self.backoff = _Backoff()
         self._scheduler: BlockingScheduler | None = None
-        self._snapshots_due = 0.0  # the next time to look for local midnights passed
 
     def tick(self) -> dict[str, Any] | None:
         """One sweep and one reminder pass; None when waiting out a database failure."""
         if not self.backoff.ready():
             return None
         try:
-            line = self.run_once()
+            line = self.sweep_once()
         except StorageError as error:
             delay = self.backoff.failed()
             log.warning("database unavailable (%s); retrying in %.0f s", error, delay)
@@ -81,8 +80,14 @@ class Daemon:
         return line
 
     def run_once(self) -> dict[str, Any]:
-        """One full sweep and reminder pass, logged as one JSON line; database errors raise
+        """``--once``: a full sweep, the reminders and any snapshot due; database errors raise
         (``--once`` exits 3 on them, for cron to see)."""
+        line = self.sweep_once()
+        self.snapshot_once()
+        return line
+
+    def sweep_once(self) -> dict[str, Any]:
+        """One full sweep and reminder pass, logged as one JSON line."""
         started = time.monotonic()
         backlog = self.engine.status()
         report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
@@ -100,12 +105,14 @@ class Daemon:
             "seconds": round(time.monotonic() - started, 3),
         }
         log.info(json.dumps(line))
-        if not self.stop_requested and time.monotonic() >= self._snapshots_due:
-            taken = self.engine.take_snapshots(refresh=True)
-            self._snapshots_due = time.monotonic() + SNAPSHOT_CHECK_SECONDS
-            if taken:
-                log.info(json.dumps({"snapshots": "done", "taken": taken}))
         return line
+
+    def snapshot_once(self) -> int:
+        """Take the health snapshots of every local midnight that has passed."""
+        taken = self.engine.take_snapshots(refresh=True, should_stop=lambda: self.stop_requested)
+        if taken:
+            log.info(json.dumps({"snapshots": "done", "taken": taken}))
+        return taken
 
     def run(self) -> None:
         """Tick every ``interval`` until SIGTERM or SIGINT; then finish the batch and return."""
@@ -120,6 +127,14 @@ class Daemon:
             id="sweep",
             next_run_time=self.engine.clock.now(),  # the first tick at once
         )
+        # Snapshots run as a job of their own, so a long night of them never delays a deadline.
+        scheduler.add_job(
+            self._scheduled_snapshots,
+            "interval",
+            seconds=SNAPSHOT_CHECK_SECONDS,
+            id="snapshots",
+            next_run_time=self.engine.clock.now(),
+        )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._request_stop)
         log.info(
@@ -133,6 +148,14 @@ class Daemon:
             self.tick()
         if self.stop_requested and self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+
+    def _scheduled_snapshots(self) -> None:
+        if self.stop_requested:
+            return
+        try:
+            self.snapshot_once()
+        except StorageError as error:
+            log.warning("database unavailable for snapshots (%s); trying again later", error)
 
     def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_requested = True

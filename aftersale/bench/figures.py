@@ -342,24 +342,24 @@ def lateness(scale: dict[str, int], url: str) -> list[Figure]:
     with tempfile.TemporaryDirectory() as folder:
         db_url = url if not url.startswith("sqlite") else f"sqlite:///{Path(folder) / 'l.db'}"
         engine = connect(db_url)
-        start = datetime.now(UTC) + timedelta(seconds=5)
-        due = int(window * per_second)
         tag = uuid.uuid4().hex[:4]
-        # deadlines falling due during the window, at 10,000 a minute ...
+        # many deadlines pending for later (seeded first: seeding takes time) ...
+        seed_due_cases(
+            engine,
+            scale["pending"],
+            datetime.now(UTC) + timedelta(days=30),
+            spread=timedelta(days=20),
+            prefix=f"P{tag}-",
+        )
+        # ... and those falling due during the window, at 10,000 a minute
+        due = int(window * per_second)
+        start = datetime.now(UTC) + timedelta(seconds=5)
         seed_due_cases(
             engine,
             due,
             start + timedelta(seconds=window),
             spread=timedelta(seconds=window),
             prefix=f"L{tag}-",
-        )
-        # ... among many pending for later
-        seed_due_cases(
-            engine,
-            scale["pending"],
-            start + timedelta(days=30),
-            spread=timedelta(days=20),
-            prefix=f"P{tag}-",
         )
         daemon = subprocess.Popen(
             [sys.executable, "-m", "aftersale", "daemon", "--db", db_url, "--remind-before", "0"],

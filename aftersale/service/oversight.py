@@ -67,13 +67,19 @@ class Oversight:
         """The local midnights at or before ``until`` at which some shop's snapshot is due."""
         return [] if self.snapshots is None else self.snapshots.instants(self._at(until))
 
-    def take_snapshots(self, until: Instant = None, *, refresh: bool = False) -> int:
+    def take_snapshots(
+        self,
+        until: Instant = None,
+        *,
+        refresh: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Take the daily health snapshots due at or before ``until``; how many were taken."""
         if self.snapshots is None:
             return 0
         if refresh:
             self.snapshots.refresh()
-        return self.snapshots.take(self._at(until))
+        return self.snapshots.take(self._at(until), should_stop)
 
     def backfill_health(
         self,

@@ -62,14 +62,15 @@ class SnapshotTaker:
                 moment = next_local_midnight(moment, self._zones[shop_id])
         return sorted(due)
 
-    def take(self, until: datetime) -> int:
-        """Take every snapshot due at or before ``until``; how many were taken."""
+    def take(self, until: datetime, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Take every snapshot due at or before ``until``; how many were taken. ``should_stop``
+        is asked between snapshots (a daemon told to stop does not finish the night)."""
         if self._next is None:
             self.refresh()
         assert self._next is not None
         taken = 0
         for shop_id in sorted(self._next):
-            while self._next[shop_id] <= until:
+            while self._next[shop_id] <= until and not should_stop():
                 try:
                     self._snapshot(shop_id, self._next[shop_id])
                 except Conflict:  # another daemon took this one first: the same report
