@@ -17,7 +17,7 @@ import pytest
 import aftersale
 from aftersale import CommandRefused
 from aftersale.demo import month_scenario
-from tests.daemon.conftest import Daemons, wait_for
+from tests.daemon.helpers import Daemons, wait_for
 
 KILLS = 5
 IDS = {"buyer": "buyer-a", "seller": "shop-a", "platform": None}
@@ -85,7 +85,7 @@ def test_racing_writers_and_two_daemons_leave_only_conflicts_and_a_clean_databas
     ]
     codes: Counter[str] = Counter()
     done = Counter[str]()
-    stop = time.monotonic() + 15
+    stop = time.monotonic() + 8
 
     def writer(seed: int) -> None:
         rng = random.Random(seed)
