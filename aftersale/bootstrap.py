@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from aftersale.adapters.db import DEFAULT_URL, make_engine, safe_url, upgrade
+from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.store import SqlStore
 from aftersale.clock import Clock, SystemClock
 from aftersale.config import policy_from_document, read_document
@@ -42,18 +43,25 @@ def connect(
     if migrate:
         upgrade(engine)
     folder = None if config_dir is None else Path(config_dir)
-    return AfterSale(
-        SqlStore(engine),
-        policies,
-        clock or SystemClock(),
-        require_identity=require_identity,
-        health=load_health(folder),
-    )
+    health = load_health(folder)
+    clock = clock or SystemClock()
+    store = SqlStore(engine, Rollups(*health))
+    if migrate:
+        store.adopt_rollups(clock.now())
+    return AfterSale(store, policies, clock, require_identity=require_identity, health=health)
 
 
-def upgrade_database(url: str | None = None) -> bool:
-    """Bring the schema at ``url`` to the newest migration; True when anything was applied."""
-    return upgrade(make_engine(database_url(url)))
+def upgrade_database(url: str | None = None, config_dir: str | Path | None = None) -> bool:
+    """Bring the schema at ``url`` to the newest migration; True when anything was applied.
+
+    On a database with no events yet, the (empty) health rollups are marked as built under
+    the health.toml in ``config_dir``; elsewhere ``aftersale health rebuild`` builds them.
+    """
+    engine = make_engine(database_url(url))
+    applied = upgrade(engine)
+    health = load_health(None if config_dir is None else Path(config_dir))
+    SqlStore(engine, Rollups(*health)).adopt_rollups(SystemClock().now())
+    return applied
 
 
 def shown_url(url: str | None = None) -> str:

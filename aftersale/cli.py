@@ -167,9 +167,10 @@ def db() -> None:
 
 @db.command()
 @db_option
-def upgrade(db_url: str | None) -> None:
+@config_option
+def upgrade(db_url: str | None, config_dir: str | None) -> None:
     """Create or upgrade the schema to the newest migration."""
-    applied = upgrade_database(db_url)
+    applied = upgrade_database(db_url, config_dir)
     click.echo(f"{shown_url(db_url)}: {'upgraded' if applied else 'already up to date'}")
 
 
@@ -396,6 +397,20 @@ def health_backfill(
             shop_id, first, last, on_day=lambda _midnight: progress.advance(task)
         )
     click.echo(f"{shop_id}: {rebuilt} daily snapshots rebuilt")
+
+
+@health.command("rebuild")
+@db_option
+@config_option
+def health_rebuild(db_url: str | None, config_dir: str | None) -> None:
+    """Recompute the health rollups from the event log (after health.toml changed)."""
+    from rich.progress import Progress
+
+    engine = _engine(db_url, config_dir)
+    with Progress(console=render.console, transient=True) as progress:
+        task = progress.add_task("folding events", total=engine.store.count_events())
+        subjects = engine.rebuild_health(on_events=lambda seen: progress.advance(task, seen))
+    click.echo(f"health rollups rebuilt: {subjects} orders and messages")
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -113,6 +114,7 @@ events = Table(
     Column("order_id", String(ID), index=True),
     Column("shop_id", String(ID), index=True),
     Column("data", Json, nullable=False),
+    Index("ix_events_shop_at", "shop_id", "at"),
 )
 
 policies = Table(
@@ -142,4 +144,49 @@ snapshots = Table(
     Column("tier", String(16)),
     Column("alert_open", Boolean, nullable=False),  # clearance-risk alert open after this one
     Column("report", Json, nullable=False),
+)
+
+# -- the health rollups (aftersale.adapters.rollups): derived from the events, rebuilt at will --
+
+MEASURE = 64
+SUBJECT = ID + 16
+
+health_subjects = Table(
+    "health_subjects",
+    metadata,
+    Column("subject_id", String(SUBJECT), primary_key=True),  # an order id, or message:ID
+    Column("shop_id", String(ID), nullable=False),
+    Column("record", Json, nullable=False),
+)
+
+health_items = Table(
+    "health_items",
+    metadata,
+    Column("shop_id", String(ID), primary_key=True),
+    Column("measure", String(MEASURE), primary_key=True),
+    Column("item_id", String(SUBJECT), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("hit", Boolean, nullable=False),
+    Column("pending", Boolean, nullable=False),
+    Column("example", String(SUBJECT), nullable=False),
+    Index("ix_health_items_window", "shop_id", "measure", "at"),
+    Index("ix_health_items_examples", "shop_id", "measure", "hit", "example"),
+)
+
+health_days = Table(
+    "health_days",
+    metadata,
+    Column("shop_id", String(ID), primary_key=True),
+    Column("measure", String(MEASURE), primary_key=True),
+    Column("day", Date, primary_key=True),  # the UTC day of the items' instants
+    Column("counted", Integer, nullable=False),
+    Column("hits", Integer, nullable=False),
+)
+
+health_rollups = Table(
+    "health_rollups",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("health_version", String(64), nullable=False),  # the health.toml they were built with
+    Column("built_at", UTCDateTime(), nullable=False),
 )

@@ -10,7 +10,7 @@ at a time holds the whole database and a plain read is already a claim.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from aftersale.adapters.db import READ_ONLY, translate_errors
+from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import (
     as_utc,
     by_key,
@@ -45,13 +46,15 @@ from aftersale.adapters.rows import (
 from aftersale.adapters.schema import cases, events, messages, orders, policies, snapshots
 from aftersale.clock import iso
 from aftersale.domain.events import Event
+from aftersale.domain.health.items import Count
 from aftersale.domain.model import Case, Order
 from aftersale.errors import Conflict
 
 
 class SqlTransaction:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, rollups: Rollups | None = None) -> None:
         self.connection = connection
+        self.rollups = rollups
         self.postgres = connection.dialect.name == "postgresql"
 
     @contextmanager
@@ -181,6 +184,8 @@ class SqlTransaction:
                     for e in new_events
                 ],
             )
+            if self.rollups is not None:
+                self.rollups.record(self.connection, new_events)
         return []
 
     def policy_document(self, version: str) -> dict[str, Any] | None:
@@ -239,13 +244,14 @@ class SqlTransaction:
 class SqlStore:
     """The store over one SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, rollups: Rollups | None = None) -> None:
         self.engine = engine
+        self.rollups = rollups  # kept with every append when given
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
         with translate_errors(self.engine), self.engine.begin() as connection:
-            yield SqlTransaction(connection)
+            yield SqlTransaction(connection, self.rollups)
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
@@ -283,6 +289,38 @@ class SqlStore:
         )
         with translate_errors(self.engine), self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def has_shop(self, shop_id: str) -> bool:
+        query = select(events.c.seq).where(events.c.shop_id == shop_id).limit(1)
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def health_counts(self, shop_id: str, as_of: datetime) -> dict[str, Count] | None:
+        """The shop's health counts from the rollups; None when the event log must be folded."""
+        if self.rollups is None:
+            return None
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":  # one snapshot for all the queries
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                return self.rollups.counts(connection, shop_id, as_of)
+
+    def adopt_rollups(self, now: datetime) -> None:
+        """Mark the empty rollups of a database with no events as current."""
+        if self.rollups is None:
+            return
+        try:
+            with translate_errors(self.engine), self.engine.begin() as connection:
+                self.rollups.adopt(connection, now)
+        except Conflict:  # another process adopted them at the same moment
+            pass
+
+    def rebuild_health(self, now: datetime, on_events: Callable[[int], None]) -> int:
+        """Recompute the health rollups from the event log; how many subjects they hold."""
+        if self.rollups is None:
+            return 0
+        with translate_errors(self.engine), self.engine.begin() as connection:
+            return self.rollups.rebuild(connection, now, on_events)
 
     def shop_events(self, shop_id: str) -> list[dict[str, Any]]:
         """Every event of one shop, oldest first (the health score's input)."""

@@ -92,7 +92,8 @@ class Figure:
             "ours": round(self.ours, 2),
             "baseline": None if self.baseline is None else round(self.baseline, 2),
             "baseline_name": self.baseline_name,
-            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            # three significant digits: a ratio of 0.0254 must not print as 0.025
+            "ratio": None if self.ratio is None else float(f"{self.ratio:.3g}"),
             "target": self.target,
             "detail": self.detail,
         }

@@ -13,12 +13,11 @@ from typing import Any
 from aftersale.clock import Clock, iso
 from aftersale.domain import validation as check
 from aftersale.domain.events import CASE_TRANSITION
-from aftersale.domain.health.report import health_report
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.invariants import Violation, check_case, check_orders
 from aftersale.errors import InvalidInput, NotFound
 from aftersale.service.ports import Store
-from aftersale.service.snapshots import SnapshotTaker
+from aftersale.service.snapshots import SnapshotTaker, shop_report
 
 Instant = datetime | str | None
 
@@ -50,12 +49,10 @@ class Oversight:
         if self.health_settings is None:
             raise InvalidInput("this engine was built without health settings")
         shop_id = check.identifier(shop_id, "shop_id")
-        settings, version = self.health_settings
-        events = self.store.shop_events(shop_id)
-        if not events:
-            raise NotFound(f"no shop {shop_id}")
         when = self._at(as_of)
-        report = health_report(shop_id, events, when, settings, version)
+        if not self.store.has_shop(shop_id):
+            raise NotFound(f"no shop {shop_id}")
+        report = shop_report(self.store, shop_id, when, self.health_settings)
         last = [row for row in self.store.snapshots(shop_id, 2) if row["taken_at"] <= when]
         if last and last[0]["alert_open"]:
             report["alerts"] = [
@@ -95,6 +92,11 @@ class Oversight:
         if last < first:
             raise InvalidInput("--to must not be before --from")
         return self.snapshots.backfill(check.identifier(shop_id, "shop_id"), first, last, on_day)
+
+    def rebuild_health(self, on_events: Callable[[int], None] = lambda count: None) -> int:
+        """Recompute the health rollups from the event log (after health.toml changed, or to
+        check them); how many orders and messages they now hold."""
+        return self.store.rebuild_health(self.clock.now(), on_events)
 
     def health_history(self, shop_id: str, days: int = 30) -> list[dict[str, Any]]:
         """The shop's last ``days`` snapshots, oldest first."""

@@ -11,15 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aftersale.clock import Clock, next_local_midnight
 from aftersale.domain.events import HEALTH_ALERT_CLEARED, HEALTH_ALERT_RAISED, Event
-from aftersale.domain.health.report import clearance_alert, health_report
+from aftersale.domain.health.report import (
+    clearance_alert,
+    counts_from_events,
+    report_from_counts,
+)
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.policy import Policy
 from aftersale.errors import Conflict, NotFound
 from aftersale.service.ports import Store
+
+
+def shop_report(
+    store: Store, shop_id: str, as_of: datetime, health: tuple[HealthSettings, str]
+) -> dict[str, Any]:
+    """The shop's report as of ``as_of``: from the rollups when they can answer, else from the
+    whole event log (the rollups are being rebuilt, or much happened after ``as_of``)."""
+    settings, version = health
+    counts = store.health_counts(shop_id, as_of)
+    if counts is None:
+        counts = counts_from_events(store.shop_events(shop_id), as_of, settings)
+    return report_from_counts(shop_id, counts, as_of, settings, version)
 
 
 class SnapshotTaker:
@@ -110,9 +127,7 @@ class SnapshotTaker:
 
     def _snapshot(self, shop_id: str, midnight: datetime, *, announce: bool = True) -> None:
         settings = self.settings
-        report = health_report(
-            shop_id, self.store.shop_events(shop_id), midnight, settings, self.version
-        )
+        report = shop_report(self.store, shop_id, midnight, (settings, self.version))
         score = report["score"]
         with self.store.transaction() as tx:
             earlier = tx.last_snapshots(shop_id, settings.alert_consecutive_days - 1, midnight)

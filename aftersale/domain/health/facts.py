@@ -40,7 +40,23 @@ class ShopRecord:
     messages: dict[str, MessageRecord] = field(default_factory=dict)
     # (at, order_id, met) for every seller deadline resolved by a seller action or a timeout
     seller_deadlines: list[tuple[datetime, str, bool]] = field(default_factory=list)
-    overturned: list[datetime] = field(default_factory=list)
+    overturned: list[tuple[datetime, str]] = field(default_factory=list)  # (at, order_id)
+
+
+# the event types the score reads; every other event leaves a shop's record as it was
+SCORED_EVENTS = frozenset(
+    {
+        "order.paid",
+        "order.shipped",
+        "order.delivered",
+        "review.posted",
+        "complaint.filed",
+        "case.transition",
+        "message.received",
+        "message.replied",
+    }
+)
+MESSAGE_SUBJECT = "message:"
 
 
 def fold(events: Iterable[Mapping[str, Any]], as_of: datetime) -> ShopRecord:
@@ -49,11 +65,27 @@ def fold(events: Iterable[Mapping[str, Any]], as_of: datetime) -> ShopRecord:
     for event in events:
         at = datetime.fromisoformat(event["at"])
         if at <= as_of:
-            _apply(shop, event, at)
+            apply(shop, event, at)
     return shop
 
 
-def _apply(shop: ShopRecord, event: Mapping[str, Any], at: datetime) -> None:
+def subject_of(event: Mapping[str, Any]) -> str | None:
+    """The one order or message whose record an event changes; None when it changes none.
+
+    A shop's record is the union of its subjects' records, so the rollups keep one small
+    record per subject and fold each new event into its subject's alone.
+    """
+    kind = event["type"]
+    if kind not in SCORED_EVENTS:
+        return None
+    if kind.startswith("message."):
+        return MESSAGE_SUBJECT + str(event["message_id"])
+    order_id: str | None = event.get("order_id")
+    return order_id
+
+
+def apply(shop: ShopRecord, event: Mapping[str, Any], at: datetime) -> None:
+    """Fold one event, at instant ``at``, into the record."""
     kind, order = event["type"], shop.orders.get(event.get("order_id") or "")
     if kind == "order.paid":
         dispatch_by = event.get("dispatch_by")
@@ -85,7 +117,7 @@ def _transition(
     if event["kind"] == "cancellation" and event["to_state"] == "cancelled":
         order.cancelled_at = at
     if event.get("overturned"):
-        shop.overturned.append(at)
+        shop.overturned.append((at, order.order_id))
     if event["from_state"] in SELLER_STATES:
         if event["actor"] == "seller":
             shop.seller_deadlines.append((at, order.order_id, True))
@@ -99,3 +131,72 @@ def _message(shop: ShopRecord, event: Mapping[str, Any], at: datetime) -> None:
         shop.messages[message_id] = MessageRecord(message_id, event.get("order_id"), at)
     elif message_id in shop.messages:
         shop.messages[message_id].replied_at = at
+
+
+# -- a record as JSON, for the rollups' per-subject store ------------------------------------
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _text(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def record_to_json(shop: ShopRecord) -> dict[str, Any]:
+    return {
+        "orders": {
+            o.order_id: [
+                _text(o.paid_at),
+                _text(o.dispatch_by),
+                _text(o.shipped_at),
+                _text(o.delivered_at),
+                _text(o.cancelled_at),
+                None if o.first_review is None else list(o.first_review),
+                o.complained,
+                {case_id: list(case) for case_id, case in o.cases.items()},
+            ]
+            for o in shop.orders.values()
+        },
+        "messages": {
+            m.message_id: [m.order_id, _text(m.received_at), _text(m.replied_at)]
+            for m in shop.messages.values()
+        },
+        "seller_deadlines": [[_text(at), o, met] for at, o, met in shop.seller_deadlines],
+        "overturned": [[_text(at), o] for at, o in shop.overturned],
+    }
+
+
+def record_from_json(document: Mapping[str, Any]) -> ShopRecord:
+    shop = ShopRecord()
+    for order_id, (
+        paid,
+        due,
+        shipped,
+        delivered,
+        cancelled,
+        review,
+        complained,
+        cases,
+    ) in document["orders"].items():
+        shop.orders[order_id] = OrderRecord(
+            order_id,
+            datetime.fromisoformat(paid),
+            _instant(due),
+            _instant(shipped),
+            _instant(delivered),
+            _instant(cancelled),
+            None if review is None else (int(review[0]), str(review[1])),
+            bool(complained),
+            {case_id: (kind, state, fault) for case_id, (kind, state, fault) in cases.items()},
+        )
+    for message_id, (order_id, received, replied) in document["messages"].items():
+        shop.messages[message_id] = MessageRecord(
+            message_id, order_id, datetime.fromisoformat(received), _instant(replied)
+        )
+    shop.seller_deadlines = [
+        (datetime.fromisoformat(at), o, bool(met)) for at, o, met in document["seller_deadlines"]
+    ]
+    shop.overturned = [(datetime.fromisoformat(at), o) for at, o in document["overturned"]]
+    return shop
