@@ -280,3 +280,8 @@ def test_health_shows_a_report_and_the_snapshot_trend(tmp_path: Path) -> None:
     )
     assert rebuilt.returncode == 0 and "3 daily snapshots rebuilt" in rebuilt.stdout
     assert _json(_run(tmp_path, "health", "shop-a", "--history", "3", "--json")) == trend
+    recounted = _run(tmp_path, "health", "rebuild")
+    assert recounted.returncode == 0, recounted.stderr
+    assert "health rollups rebuilt: 2 orders and messages" in recounted.stdout
+    again = _run(tmp_path, "health", "shop-a", "--as-of", "2026-03-20T00:00:00Z", "--json")
+    assert _json(again) == report

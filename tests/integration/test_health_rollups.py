@@ -1,0 +1,116 @@
+"""When the rollups cannot answer, reports fold the event log; ``rebuild_health`` restores them.
+
+The rollups are built under one health.toml: an engine with another one, or a database whose
+rollups were never built, must not use them (the report would count the wrong things), and must
+still give the right report. A report for an instant with too many later events folds the log.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+import aftersale.adapters.rollups as rollups_module
+from aftersale import AfterSale, VirtualClock
+from aftersale.adapters.schema import health_rollups
+from aftersale.config import default_config_dir
+from aftersale.domain.health.report import health_report
+from tests.conftest import EngineFactory
+
+SHOP = "shop-a"
+
+
+def _busy_shop(engine: AfterSale, clock: VirtualClock, orders: int = 12) -> None:
+    """Orders paid, some shipped late, delivered, reviewed; a case or two; chat."""
+    for n in range(orders):
+        order_id = f"O-{n}"
+        engine.order_paid(order_id, SHOP, "buyer-a", "US", "USD", "20.00")
+        clock.move_to(clock.now() + timedelta(hours=20 + 7 * (n % 5)))
+        engine.order_shipped(order_id)
+        engine.order_delivered(order_id)
+        if n % 3 == 0:
+            engine.review_posted(order_id, 1 + n % 5, "product")
+        if n % 4 == 0:
+            engine.open_case(f"C-{n}", order_id, "refund_only", "buyer", "damaged")
+        engine.message_received(f"M-{n}", SHOP, order_id if n % 2 else None)
+        if n % 3:
+            clock.move_to(clock.now() + timedelta(hours=n))
+            engine.message_replied(f"M-{n}")
+    clock.move_to(clock.now() + timedelta(days=3))
+    engine.fire_due()
+
+
+def _from_log(engine: AfterSale, as_of: Any) -> dict[str, Any]:
+    assert engine.health_settings is not None
+    settings, version = engine.health_settings
+    return health_report(SHOP, engine.store.shop_events(SHOP), as_of, settings, version)
+
+
+def _other_health_toml(tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(default_config_dir(), folder)
+    toml = folder / "health.toml"
+    toml.write_text(toml.read_text().replace("window_days = 60", "window_days = 7"))
+    return folder
+
+
+def test_an_engine_under_another_health_toml_folds_the_log_until_rebuilt(
+    make_engine: EngineFactory, clock: VirtualClock, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    first = make_engine(url)
+    _busy_shop(first, clock)
+    second = make_engine(url, config_dir=_other_health_toml(tmp_path))
+    assert first.store.health_counts(SHOP, clock.now()) is not None
+    assert second.store.health_counts(SHOP, clock.now()) is None  # built under the first file
+    report = second.health(SHOP)
+    assert report == _from_log(second, clock.now())
+    assert report != first.health(SHOP)  # the 7-day windows really count something else
+
+    assert second.rebuild_health() == 12 + 12  # orders and messages
+    assert second.store.health_counts(SHOP, clock.now()) is not None
+    assert second.health(SHOP) == report
+    assert first.store.health_counts(SHOP, clock.now()) is None  # now the first one folds
+    assert first.health(SHOP) == _from_log(first, clock.now())
+
+
+def test_rollups_never_built_are_not_trusted(
+    make_engine: EngineFactory, clock: VirtualClock
+) -> None:
+    engine = make_engine()
+    _busy_shop(engine, clock)
+    with engine.store.engine.begin() as connection:  # type: ignore[attr-defined]
+        connection.execute(sqlalchemy.delete(health_rollups))  # as after an upgrade
+    assert engine.store.health_counts(SHOP, clock.now()) is None
+    assert engine.health(SHOP) == _from_log(engine, clock.now())
+    engine.rebuild_health()
+    assert engine.store.health_counts(SHOP, clock.now()) is not None
+    assert engine.health(SHOP) == _from_log(engine, clock.now())
+
+
+def test_too_much_after_the_instant_asked_about_folds_the_log(
+    make_engine: EngineFactory, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine()
+    _busy_shop(engine, clock)
+    back = clock.now() - timedelta(days=5)
+    assert engine.store.health_counts(SHOP, back) is not None  # the later orders taken back
+    assert engine.health(SHOP, as_of=back) == _from_log(engine, back)
+    monkeypatch.setattr(rollups_module, "REWIND_LIMIT", 3)
+    assert engine.store.health_counts(SHOP, back) is None
+    assert engine.health(SHOP, as_of=back) == _from_log(engine, back)
+
+
+def test_a_rebuild_on_postgresql_gives_the_rows_the_events_wrote(
+    make_engine: EngineFactory, clock: VirtualClock, pg_url: str
+) -> None:
+    engine = make_engine(pg_url)
+    _busy_shop(engine, clock)
+    before = engine.health(SHOP)
+    assert engine.rebuild_health() == 24
+    assert engine.health(SHOP) == before == _from_log(engine, clock.now())
