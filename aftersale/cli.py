@@ -301,7 +301,9 @@ def daemon(
 @click.option(
     "--only",
     default=None,
-    type=click.Choice(["transition", "commands", "timers", "replay", "memory", "lateness"]),
+    type=click.Choice(
+        ["transition", "commands", "timers", "replay", "memory", "lateness", "health", "snapshots"]
+    ),
 )
 @json_option
 def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:

@@ -4,11 +4,12 @@ Three tables, all derived from the event log and rebuilt from it by :meth:`Rollu
 
 - ``health_subjects``: each order's (or buyer message's) record, folded from its events;
 - ``health_items``: what each measure counts of it (:mod:`aftersale.domain.health.items`);
-- ``health_days``: per shop, measure and UTC day, how many items count and how many cost points.
+- ``health_hours``: per shop, measure and UTC hour, how many items count and how many cost
+  points.
 
 :meth:`Rollups.record` runs inside the transaction that appends the events, so the rollups
-commit or roll back with them. A report sums whole days from ``health_days`` and reads only the
-two partial days at the window's ends from ``health_items``: a shop with a million orders is
+commit or roll back with them. A report sums whole hours from ``health_hours`` and reads only the
+two partial hours at the window's ends from ``health_items``: a shop with a million orders is
 scored from a few hundred rows. Asked about an instant before some of the shop's events, the
 rollups take the subjects those events touched back to that instant (each from its own events);
 with too many such events the caller folds the event log instead.
@@ -19,17 +20,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, bindparam, delete, func, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aftersale.adapters.rows import event_dict
 from aftersale.adapters.schema import (
     events,
-    health_days,
+    health_hours,
     health_items,
     health_rollups,
     health_subjects,
@@ -44,13 +57,21 @@ from aftersale.domain.health.facts import (
     record_to_json,
     subject_of,
 )
-from aftersale.domain.health.items import MAX_EXAMPLES, Count, Item, Measure, count, measures
+from aftersale.domain.health.items import (
+    MAX_EXAMPLES,
+    Count,
+    Item,
+    Measure,
+    count,
+    measures,
+    newest_examples,
+)
 from aftersale.domain.health.settings import HealthSettings
 
 ROLLUPS = "rollups"  # the one row of health_rollups
 REWIND_LIMIT = 5_000  # events after the instant asked about, beyond which the log is folded
 ItemKey = tuple[str, str]  # measure, item id
-DayKey = tuple[str, str, date]  # shop, measure, day
+HourKey = tuple[str, str, datetime]  # shop, measure, UTC hour
 
 
 @dataclass
@@ -70,7 +91,7 @@ class Rollups:
     # -- writing, inside the transaction of the events --------------------------------------
 
     def record(self, connection: Connection, new_events: Sequence[Event]) -> None:
-        """Fold newly appended events into their subjects, items and days."""
+        """Fold newly appended events into their subjects, items and hourly sums."""
         touched = [
             (key, event)
             for event in new_events
@@ -168,66 +189,21 @@ class Rollups:
         rewound = _Rewind.after(connection, shop_id, as_of, self)
         if rewound is None:
             return None
-        return {
-            measure.name: self._count(connection, shop_id, measure, as_of, rewound)
-            for measure in self.measures
-        }
-
-    def _count(
-        self,
-        connection: Connection,
-        shop_id: str,
-        measure: Measure,
-        as_of: datetime,
-        rewound: _Rewind,
-    ) -> Count:
-        start, end = measure.window(as_of)
-        cut = as_of - measure.grace  # a pending item counts only when older than the grace
-        first_day, last_day = _midnight(start) + timedelta(days=1), _midnight(cut)
-        mine = (health_items.c.shop_id == shop_id) & (health_items.c.measure == measure.name)
-        counts_now = or_(~health_items.c.pending, health_items.c.at < cut)
-        counted, hits = 0, 0
-        if first_day < last_day:
-            edges = or_(
-                and_(health_items.c.at > start, health_items.c.at < first_day),
-                and_(health_items.c.at >= last_day, health_items.c.at <= end),
-            )
-            whole = connection.execute(
-                select(func.sum(health_days.c.counted), func.sum(health_days.c.hits)).where(
-                    health_days.c.shop_id == shop_id,
-                    health_days.c.measure == measure.name,
-                    health_days.c.day >= first_day.date(),
-                    health_days.c.day < last_day.date(),
-                )
-            ).one()
-            counted, hits = int(whole[0] or 0), int(whole[1] or 0)
-        else:
-            edges = and_(health_items.c.at > start, health_items.c.at <= end)
-        edge = connection.execute(
-            select(func.count(), func.sum(health_items.c.hit.cast(Integer()))).where(
-                mine, edges, counts_now
-            )
-        ).one()
-        counted, hits = counted + int(edge[0] or 0), hits + int(edge[1] or 0)
-        then, now = rewound.counts(measure, as_of)
-        counted += then.denominator - now.denominator
-        hits += _hits(measure, then) - _hits(measure, now)
-        in_window = mine & health_items.c.hit & (health_items.c.at > start)
-        examples_query = (
-            select(health_items.c.example, health_items.c.item_id)
-            .where(in_window, health_items.c.at <= end, counts_now)
-            .order_by(health_items.c.example)
-            .execution_options(yield_per=64)
-        )
-        examples = set(then.examples)
-        skip = rewound.items_of(measure.name)
-        for example, item_id in connection.execute(examples_query):
-            if len(examples) >= MAX_EXAMPLES and example > max(examples):
-                break
-            if item_id not in skip:
-                examples.add(example)
-        numerator = counted - hits if measure.counts_failures else hits
-        return Count(numerator, counted, sorted(examples)[:MAX_EXAMPLES])
+        windows = [_Window.of(measure, as_of) for measure in self.measures]
+        whole_hours = _whole_hour_sums(connection, shop_id, windows)
+        edges = _edge_sums(connection, shop_id, windows)
+        out = {}
+        for window in windows:
+            measure = window.measure
+            then, now = rewound.counts(measure)
+            counted = whole_hours[measure.name][0] + edges[measure.name][0]
+            counted += then.denominator - now.denominator
+            hits = whole_hours[measure.name][1] + edges[measure.name][1]
+            hits += _hits(measure, then) - _hits(measure, now)
+            examples = _examples(connection, shop_id, window, rewound) if hits else []
+            numerator = counted - hits if measure.counts_failures else hits
+            out[measure.name] = Count(numerator, counted, examples)
+        return out
 
     # -- rebuilding --------------------------------------------------------------------------
 
@@ -241,9 +217,9 @@ class Rollups:
         """
         if connection.dialect.name == "postgresql":
             connection.execute(text("LOCK TABLE health_subjects IN EXCLUSIVE MODE"))
-        for table in (health_items, health_days, health_subjects, health_rollups):
+        for table in (health_items, health_hours, health_subjects, health_rollups):
             connection.execute(delete(table))
-        days: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+        hours: dict[HourKey, list[int]] = defaultdict(lambda: [0, 0])
         subjects = 0
         for batch in _subject_batches(connection, on_events):
             items, records = [], []
@@ -253,19 +229,19 @@ class Rollups:
                 )
                 for (name, item_id), item in self._items(record).items():
                     items.append(_item_row(shop_id, name, item_id, item))
-                    day = days[(shop_id, name, item.at.date())]
-                    day[0] += 1
-                    day[1] += item.hit
+                    bucket = hours[(shop_id, name, _hour(item.at))]
+                    bucket[0] += 1
+                    bucket[1] += item.hit
             connection.execute(health_subjects.insert(), records)
             if items:
                 connection.execute(health_items.insert(), items)
             subjects += len(records)
-        if days:
+        if hours:
             connection.execute(
-                health_days.insert(),
+                health_hours.insert(),
                 [
-                    {"shop_id": s, "measure": m, "day": d, "counted": c, "hits": h}
-                    for (s, m, d), (c, h) in sorted(days.items())
+                    {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
+                    for (s, m, d), (c, h) in sorted(hours.items())
                 ],
             )
         connection.execute(
@@ -274,13 +250,131 @@ class Rollups:
         return subjects
 
 
+@dataclass(frozen=True)
+class _Window:
+    """A measure's window as of an instant: whole UTC hours [first_hour, last_hour) are read
+    from the hourly sums, the partial hours at both ends from the items."""
+
+    measure: Measure
+    start: datetime
+    end: datetime
+    cut: datetime  # a pending item counts only when it is older than this
+    first_hour: datetime
+    last_hour: datetime
+
+    @classmethod
+    def of(cls, measure: Measure, as_of: datetime) -> _Window:
+        start, end = measure.window(as_of)
+        cut = as_of - measure.grace
+        return cls(measure, start, end, cut, _hour(start) + timedelta(hours=1), _hour(cut))
+
+    @property
+    def has_whole_hours(self) -> bool:
+        return self.first_hour < self.last_hour
+
+    def edges(self) -> Any:
+        """The items read one by one: both partial hours, or the whole window when it is short."""
+        at = health_items.c.at
+        if not self.has_whole_hours:
+            return and_(at > self.start, at <= self.end)
+        return or_(
+            and_(at > self.start, at < self.first_hour),
+            and_(at >= self.last_hour, at <= self.end),
+        )
+
+    def counts_now(self) -> Any:
+        return or_(~health_items.c.pending, health_items.c.at < self.cut)
+
+
+def _whole_hour_sums(
+    connection: Connection, shop_id: str, windows: Sequence[_Window]
+) -> dict[str, tuple[int, int]]:
+    """Each measure's counted and hits over its whole hours, summed in one round trip."""
+    sums = {window.measure.name: (0, 0) for window in windows}
+    parts = [
+        select(
+            literal(w.measure.name).label("measure"),
+            func.sum(health_hours.c.counted).label("counted"),
+            func.sum(health_hours.c.hits).label("hits"),
+        ).where(
+            health_hours.c.shop_id == shop_id,
+            health_hours.c.measure == w.measure.name,
+            health_hours.c.hour >= w.first_hour,
+            health_hours.c.hour < w.last_hour,
+        )
+        for w in windows
+        if w.has_whole_hours
+    ]
+    if parts:
+        for row in connection.execute(union_all(*parts)):
+            sums[row.measure] = (int(row.counted or 0), int(row.hits or 0))
+    return sums
+
+
+def _edge_sums(
+    connection: Connection, shop_id: str, windows: Sequence[_Window]
+) -> dict[str, tuple[int, int]]:
+    """Each measure's counted and hits over its partial hours, in one round trip."""
+    parts = [
+        select(
+            literal(w.measure.name).label("measure"),
+            func.count().label("counted"),
+            func.sum(health_items.c.hit.cast(Integer())).label("hits"),
+        ).where(
+            health_items.c.shop_id == shop_id,
+            health_items.c.measure == w.measure.name,
+            w.edges(),
+            w.counts_now(),
+        )
+        for w in windows
+    ]
+    return {
+        row.measure: (int(row.counted or 0), int(row.hits or 0))
+        for row in connection.execute(union_all(*parts))
+    }
+
+
+def _examples(
+    connection: Connection, shop_id: str, window: _Window, rewound: _Rewind
+) -> list[str]:
+    """The most recent ids of what cost points in the window (the rewound subjects as they
+    were then, not as they are now): read newest first from the hits' index, so the scan stops
+    after a handful of rows."""
+    name = window.measure.name
+    query = (
+        select(
+            health_items.c.at,
+            health_items.c.example,
+            health_items.c.item_id,
+            health_items.c.pending,
+        )
+        .where(
+            health_items.c.shop_id == shop_id,
+            health_items.c.measure == name,
+            health_items.c.hit.is_(True),
+            health_items.c.at > window.start,
+            health_items.c.at <= window.end,
+        )
+        .order_by(health_items.c.at.desc(), health_items.c.example.desc())
+        .execution_options(yield_per=16)
+    )
+    found: list[tuple[datetime, str]] = []
+    skip = rewound.items_of(name)
+    for at, example, item_id, pending in connection.execute(query):
+        if len({e for _, e in found}) >= MAX_EXAMPLES:
+            break  # every later row is older than these
+        if item_id not in skip and (not pending or at < window.cut):
+            found.append((at, example))
+    return newest_examples([*found, *rewound.costly(window.measure)])
+
+
 class _Changes:
-    """What a batch of events did to the items and the day sums."""
+    """What a batch of events did to the items and the hourly sums."""
 
     def __init__(self) -> None:
         self.removed: list[dict[str, Any]] = []
         self.added: list[dict[str, Any]] = []
-        self.days: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+        self.hours: dict[HourKey, list[int]] = defaultdict(lambda: [0, 0])
 
     def diff(
         self, shop_id: str, before: Mapping[ItemKey, Item], after: Mapping[ItemKey, Item]
@@ -288,16 +382,16 @@ class _Changes:
         for key, item in before.items():
             if after.get(key) != item:
                 self.removed.append({"s": shop_id, "m": key[0], "i": key[1]})
-                self._day(shop_id, key[0], item, -1)
+                self._hour_delta(shop_id, key[0], item, -1)
         for key, item in after.items():
             if before.get(key) != item:
                 self.added.append(_item_row(shop_id, key[0], key[1], item))
-                self._day(shop_id, key[0], item, 1)
+                self._hour_delta(shop_id, key[0], item, 1)
 
-    def _day(self, shop_id: str, measure: str, item: Item, sign: int) -> None:
-        day = self.days[(shop_id, measure, item.at.date())]
-        day[0] += sign
-        day[1] += sign * item.hit
+    def _hour_delta(self, shop_id: str, measure: str, item: Item, sign: int) -> None:
+        bucket = self.hours[(shop_id, measure, _hour(item.at))]
+        bucket[0] += sign
+        bucket[1] += sign * item.hit
 
     def write(self, connection: Connection) -> None:
         if self.removed:
@@ -312,25 +406,28 @@ class _Changes:
         if self.added:
             connection.execute(health_items.insert(), self.added)
         changed = [
-            {"shop_id": s, "measure": m, "day": d, "counted": c, "hits": h}
-            for (s, m, d), (c, h) in sorted(self.days.items())  # one lock order for every writer
+            {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
+            for (s, m, d), (c, h) in sorted(self.hours.items())  # one lock order for every writer
             if c or h
         ]
         if changed:
-            connection.execute(_add_to_days(connection.dialect.name), changed)
+            connection.execute(_add_to_hours(connection.dialect.name), changed)
 
 
 class _Rewind:
-    """The subjects whose events came after the instant asked about, as they were then."""
+    """The subjects whose events came after the instant asked about: as they were then (what
+    the report must count) and as they are now (what the stored rollups already count)."""
 
-    def __init__(self, rollups: Rollups, then: dict[str, ShopRecord], now: dict[str, ShopRecord]):
-        self.then = {
-            m.name: [i for r in then.values() for i in m.list_items(r)] for m in rollups.measures
-        }
-        self.now = {
-            m.name: [i for r in now.values() for i in m.list_items(r)] for m in rollups.measures
-        }
-        self.by_name = {m.name: m for m in rollups.measures}
+    def __init__(
+        self,
+        rollups: Rollups,
+        as_of: datetime,
+        then: Mapping[str, ShopRecord],
+        now: Mapping[str, ShopRecord],
+    ) -> None:
+        self.as_of = as_of
+        self.then = {m.name: _all_items(m, then) for m in rollups.measures}
+        self.now = {m.name: _all_items(m, now) for m in rollups.measures}
 
     @classmethod
     def after(
@@ -349,22 +446,37 @@ class _Rewind:
             if (key := subject_of({"type": row.type, "order_id": row.order_id, **row.data}))
         }
         if not keys:
-            return cls(rollups, {}, {})
+            return cls(rollups, as_of, {}, {})
         rows = connection.execute(
             select(health_subjects).where(health_subjects.c.subject_id.in_(sorted(keys)))
         )
         now = {row.subject_id: record_from_json(row.record) for row in rows}
         then = _as_of(connection, shop_id, now, as_of)
-        return cls(rollups, then, now)
+        return cls(rollups, as_of, then, now)
 
-    def counts(self, measure: Measure, as_of: datetime) -> tuple[Count, Count]:
-        """The rewound subjects' count as of ``as_of``, then as they stand now."""
-        return count(measure, self.then[measure.name], as_of), count(
-            measure, self.now[measure.name], as_of
+    def counts(self, measure: Measure) -> tuple[Count, Count]:
+        """The rewound subjects' count as they were then, and as they stand now."""
+        return (
+            count(measure, self.then[measure.name], self.as_of),
+            count(measure, self.now[measure.name], self.as_of),
         )
+
+    def costly(self, measure: Measure) -> list[tuple[datetime, str]]:
+        """What cost points in the window among the rewound subjects as they were then."""
+        start, end = measure.window(self.as_of)
+        cut = self.as_of - measure.grace
+        return [
+            (item.at, item.example)
+            for item in self.then[measure.name]
+            if item.hit and start < item.at <= end and (not item.pending or item.at < cut)
+        ]
 
     def items_of(self, measure: str) -> set[str]:
         return {item.item_id for item in self.now[measure]}
+
+
+def _all_items(measure: Measure, records: Mapping[str, ShopRecord]) -> list[Item]:
+    return [item for record in records.values() for item in measure.list_items(record)]
 
 
 def _as_of(
@@ -461,18 +573,19 @@ def _hits(measure: Measure, tally: Count) -> int:
     return tally.denominator - tally.numerator if measure.counts_failures else tally.numerator
 
 
-def _midnight(instant: datetime) -> datetime:
-    return datetime.combine(instant.astimezone(UTC).date(), time(), UTC)
+def _hour(instant: datetime) -> datetime:
+    """The UTC hour an instant falls in: the rollups' unit of time."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _add_to_days(dialect: str) -> Any:
-    """Add to a day's sums, creating the row the first time (one statement, no read)."""
+def _add_to_hours(dialect: str) -> Any:
+    """Add to an hour's sums, creating the row the first time (one statement, no read)."""
     insert = postgres_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(health_days)
+    statement = insert(health_hours)
     return statement.on_conflict_do_update(
-        index_elements=[health_days.c.shop_id, health_days.c.measure, health_days.c.day],
+        index_elements=[health_hours.c.shop_id, health_hours.c.measure, health_hours.c.hour],
         set_={
-            "counted": health_days.c.counted + statement.excluded.counted,
-            "hits": health_days.c.hits + statement.excluded.hits,
+            "counted": health_hours.c.counted + statement.excluded.counted,
+            "hits": health_hours.c.hits + statement.excluded.hits,
         },
     )

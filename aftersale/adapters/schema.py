@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Date,
     DateTime,
     Dialect,
     Float,
@@ -170,15 +169,15 @@ health_items = Table(
     Column("pending", Boolean, nullable=False),
     Column("example", String(SUBJECT), nullable=False),
     Index("ix_health_items_window", "shop_id", "measure", "at"),
-    Index("ix_health_items_examples", "shop_id", "measure", "hit", "example"),
+    Index("ix_health_items_examples", "shop_id", "measure", "hit", "at", "example"),
 )
 
-health_days = Table(
-    "health_days",
+health_hours = Table(
+    "health_hours",
     metadata,
     Column("shop_id", String(ID), primary_key=True),
     Column("measure", String(MEASURE), primary_key=True),
-    Column("day", Date, primary_key=True),  # the UTC day of the items' instants
+    Column("hour", UTCDateTime(), primary_key=True),  # the UTC hour of the items' instants
     Column("counted", Integer, nullable=False),
     Column("hits", Integer, nullable=False),
 )

@@ -7,7 +7,8 @@ from typing import Any
 
 from rich.progress import Progress
 
-from aftersale.bench.figures import FIGURES, SCALES, Figure
+from aftersale.bench.figure import Figure
+from aftersale.bench.figures import FIGURES, SCALES
 
 
 def run(url: str, scale: str = "small", only: str | None = None) -> dict[str, Any]:

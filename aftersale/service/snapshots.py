@@ -19,6 +19,7 @@ from aftersale.domain.events import HEALTH_ALERT_CLEARED, HEALTH_ALERT_RAISED, E
 from aftersale.domain.health.report import (
     clearance_alert,
     counts_from_events,
+    counts_through,
     report_from_counts,
 )
 from aftersale.domain.health.settings import HealthSettings
@@ -117,17 +118,29 @@ class SnapshotTaker:
             raise NotFound(f"no shop {shop_id}")
         with self.store.transaction() as tx:
             tx.delete_snapshots(shop_id, start, end)
-        midnight, rebuilt = next_local_midnight(start - timedelta(microseconds=1), zone), 0
+        midnights, midnight = [], next_local_midnight(start - timedelta(microseconds=1), zone)
         while midnight <= end:
-            self._snapshot(shop_id, midnight, announce=False)
-            on_day(midnight)
-            rebuilt += 1
+            midnights.append(midnight)
             midnight = next_local_midnight(midnight, zone)
-        return rebuilt
+        # one pass over the shop's log for all the days, not one fold per day
+        events = self.store.shop_events(shop_id)
+        for midnight, counts in counts_through(events, midnights, self.settings):
+            report = report_from_counts(shop_id, counts, midnight, self.settings, self.version)
+            self._snapshot(shop_id, midnight, report, announce=False)
+            on_day(midnight)
+        return len(midnights)
 
-    def _snapshot(self, shop_id: str, midnight: datetime, *, announce: bool = True) -> None:
+    def _snapshot(
+        self,
+        shop_id: str,
+        midnight: datetime,
+        report: dict[str, Any] | None = None,
+        *,
+        announce: bool = True,
+    ) -> None:
         settings = self.settings
-        report = shop_report(self.store, shop_id, midnight, (settings, self.version))
+        if report is None:
+            report = shop_report(self.store, shop_id, midnight, (settings, self.version))
         score = report["score"]
         with self.store.transaction() as tx:
             earlier = tx.last_snapshots(shop_id, settings.alert_consecutive_days - 1, midnight)

@@ -14,6 +14,8 @@ FIGURES = {
     "timers, 1 process",
     "replay",
     "health report",
+    "health backfill",
+    "nightly snapshots",
     "daemon memory",
     "timer lateness p99",
 }

@@ -28,8 +28,8 @@ from hypothesis.stateful import (
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
-from aftersale.adapters.schema import health_days, health_items, health_subjects
-from aftersale.domain.health.report import health_report
+from aftersale.adapters.schema import health_hours, health_items, health_subjects
+from aftersale.domain.health.report import counts_from_events, counts_through, health_report
 from tests.property.test_stateful_invariants import SCHEMAS, _pg_run, _pg_schema
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -148,7 +148,15 @@ class RollupMachine(RuleBasedStateMachine):
                 assert self.engine.health(shop, as_of=as_of) == expected, (shop, as_of)
 
     def teardown(self) -> None:
-        """A rebuild from the log writes the very rows the events wrote one by one."""
+        """Backfill's one pass over the log counts what a fold per day counts, and a rebuild
+        from the log writes the very rows the events wrote one by one."""
+        settings_ = self.engine.health_settings[0]
+        days = (self.clock.now() - START).days + 2
+        instants = [START + timedelta(days=n, hours=n % 7) for n in range(days)]
+        for shop in SHOPS:
+            events = self.engine.store.shop_events(shop)
+            for instant, counts in counts_through(events, instants, settings_):
+                assert counts == counts_from_events(events, instant, settings_), (shop, instant)
         kept = _rollup_rows(self.engine)
         self.engine.rebuild_health()
         assert _rollup_rows(self.engine) == kept
@@ -157,9 +165,9 @@ class RollupMachine(RuleBasedStateMachine):
 def _rollup_rows(engine: aftersale.AfterSale) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
-        for table in (health_subjects, health_items, health_days):
+        for table in (health_subjects, health_items, health_hours):
             found = [tuple(row) for row in connection.execute(sqlalchemy.select(table))]
-            if table is health_days:  # a day whose items all went elsewhere sums to zero
+            if table is health_hours:  # an hour whose items all went elsewhere sums to zero
                 found = [row for row in found if row[-2:] != (0, 0)]
             rows[table.name] = sorted(found, key=repr)
     return rows

@@ -11,7 +11,7 @@ import pytest
 
 from aftersale.clock import iso
 from aftersale.config import default_config_dir
-from aftersale.domain.health.report import health_report
+from aftersale.domain.health.report import counts_from_events, counts_through, health_report
 from aftersale.errors import PolicyError
 from aftersale.health_config import load_health
 
@@ -148,7 +148,7 @@ def test_late_dispatch_leaves_out_orders_cancelled_before_they_were_due() -> Non
     )
     metric = _metric(shop.report(), "late_dispatch_rate")
     assert (metric["numerator"], metric["denominator"]) == (2, 3)
-    assert metric["examples"] == ["O-late", "O-never"]
+    assert metric["examples"] == ["O-never", "O-late"]  # due at the same instant: ids descending
 
 
 def test_seller_fault_rates_count_responsibility_as_of_the_report() -> None:
@@ -211,7 +211,7 @@ def test_messages_not_yet_a_day_old_are_left_out_and_slow_answers_fail() -> None
             shop.add("message.replied", replied, None, message_id=name)
     metric = _metric(shop.report(), "chat_response_rate_24h")
     assert (metric["numerator"], metric["denominator"]) == (1, 3)
-    assert metric["examples"] == ["M-slow", "M-unanswered-old"]
+    assert metric["examples"] == ["M-unanswered-old", "M-slow"]  # the most recent first
 
 
 def test_seller_deadlines_met_missed_and_not_counted() -> None:
@@ -358,3 +358,31 @@ def test_an_alert_clears_at_4_2_and_not_at_4_1() -> None:
 def test_a_null_score_breaks_a_streak_and_raises_nothing() -> None:
     assert _alerts([3.0] * 3 + [None] + [3.0] * 6) == ["-"] * 10
     assert _alerts([3.0] * 7 + [None, None]) == ["-"] * 6 + ["raised", "open", "open"]
+
+
+def test_examples_are_the_five_most_recent_orders_that_cost_points() -> None:
+    shop = Shop()
+    for n in range(8):  # paid a day apart, never shipped: all late
+        paid = AS_OF - timedelta(days=20 - n)
+        shop.order(f"O-{n}", paid, dispatch_by=paid + timedelta(days=2))
+    metric = _metric(shop.report(), "late_dispatch_rate")
+    assert metric["numerator"] == 8
+    assert metric["examples"] == ["O-7", "O-6", "O-5", "O-4", "O-3"]
+
+
+def test_backfill_counts_an_order_whose_facts_were_recorded_out_of_time_order() -> None:
+    """The one-pass count of backfill agrees with a fold per day even when a fact with an
+    earlier instant was recorded after a later one (the first review is the first recorded)."""
+    paid = AS_OF - timedelta(days=10)
+    shop = Shop().order(
+        "O-1", paid, shipped=paid + timedelta(hours=5), delivered=paid + timedelta(days=1)
+    )
+    shop.add("review.posted", paid + timedelta(days=4), "O-1", rating=5, topic="product")
+    shop.add("review.posted", paid + timedelta(days=3), "O-1", rating=1, topic="product")
+    shop.order("O-2", paid, shipped=paid + timedelta(hours=5), delivered=paid + timedelta(days=1))
+    instants = [paid + timedelta(days=n, hours=12) for n in range(2, 7)]
+    through = dict(counts_through(shop.events, instants, SETTINGS))
+    for instant in instants:
+        assert through[instant] == counts_from_events(shop.events, instant, SETTINGS)
+    unsatisfied = [through[i]["unsatisfied_order_rate"].numerator for i in instants]
+    assert unsatisfied == [0, 1, 0, 0, 0]  # the 1-star review counts only until the 5-star one

@@ -37,7 +37,7 @@ class Item:
 class Count:
     numerator: int
     denominator: int
-    examples: list[str]  # what cost points, sorted
+    examples: list[str]  # what cost points, the most recent first
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,27 @@ class Measure:
 def count(measure: Measure, items: Iterable[Item], as_of: datetime) -> Count:
     """The measure's numerator, denominator and examples as of ``as_of``."""
     start, end = measure.window(as_of)
-    counted, hits, examples = 0, 0, set()
+    counted, costly = 0, []
     for item in items:
         if not start < item.at <= end or (item.pending and as_of - item.at <= measure.grace):
             continue
         counted += 1
         if item.hit:
-            hits += 1
-            examples.add(item.example)
+            costly.append((item.at, item.example))
+    hits = len(costly)
     numerator = counted - hits if measure.counts_failures else hits
-    return Count(numerator, counted, sorted(examples)[:MAX_EXAMPLES])
+    return Count(numerator, counted, newest_examples(costly))
+
+
+def newest_examples(costly: Iterable[tuple[datetime, str]]) -> list[str]:
+    """Up to five distinct ids of what cost points, the most recent first (ties by id)."""
+    examples: list[str] = []
+    for _, example in sorted(costly, reverse=True):
+        if example not in examples:
+            examples.append(example)
+            if len(examples) == MAX_EXAMPLES:
+                break
+    return examples
 
 
 def measures(settings: HealthSettings) -> tuple[Measure, ...]:

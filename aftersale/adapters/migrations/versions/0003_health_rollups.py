@@ -1,4 +1,4 @@
-"""Health rollups: per-subject records, counted items and per-day sums, kept with the events.
+"""Health rollups: per-subject records, counted items and hourly sums, kept with the events.
 
 Revision ID: 0003
 Revises: 0002
@@ -36,13 +36,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_health_items_window", "health_items", ["shop_id", "measure", "at"])
     op.create_index(
-        "ix_health_items_examples", "health_items", ["shop_id", "measure", "hit", "example"]
+        "ix_health_items_examples",
+        "health_items",
+        ["shop_id", "measure", "hit", "at", "example"],
     )
     op.create_table(
-        "health_days",
+        "health_hours",
         sa.Column("shop_id", sa.String(ID), primary_key=True),
         sa.Column("measure", sa.String(MEASURE), primary_key=True),
-        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("hour", UTCDateTime(), primary_key=True),
         sa.Column("counted", sa.Integer, nullable=False),
         sa.Column("hits", sa.Integer, nullable=False),
     )
@@ -55,6 +57,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("health_rollups", "health_days", "health_items", "health_subjects"):
+    for table in ("health_rollups", "health_hours", "health_items", "health_subjects"):
         op.drop_table(table)
     op.drop_index("ix_events_shop_at", "events")
