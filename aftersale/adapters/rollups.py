@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -87,6 +88,7 @@ class Rollups:
     def __init__(self, settings: HealthSettings, version: str) -> None:
         self.version = version
         self.measures = measures(settings)
+        self._sums = _sums_query(self.measures)
 
     # -- writing, inside the transaction of the events --------------------------------------
 
@@ -114,15 +116,9 @@ class Rollups:
         changes.write(connection)
 
     def _load(self, connection: Connection, keys: list[str]) -> dict[str, _Subject]:
-        query = (
-            select(health_subjects)
-            .where(health_subjects.c.subject_id.in_(keys))
-            .order_by(health_subjects.c.subject_id)  # one lock order for every writer
-            .with_for_update()
-        )
         return {
             row.subject_id: _Subject(row.shop_id, record_from_json(row.record), stored=True)
-            for row in connection.execute(query)
+            for row in connection.execute(_LOAD_SUBJECTS, {"keys": keys})
         }
 
     def _items(self, record: ShopRecord) -> dict[ItemKey, Item]:
@@ -145,19 +141,16 @@ class Rollups:
         ]
         if added := [row for row in rows if row["new"]]:
             connection.execute(
-                health_subjects.insert(),
+                _INSERT_SUBJECT,
                 [
                     {"subject_id": r["k"], "shop_id": r["shop_id"], "record": r["record"]}
                     for r in added
                 ],
             )
         if kept := [row for row in rows if not row["new"]]:
-            statement = (
-                health_subjects.update()
-                .where(health_subjects.c.subject_id == bindparam("k"))
-                .values(record=bindparam("record"))
+            connection.execute(
+                _UPDATE_SUBJECT, [{"k": r["k"], "record": r["record"]} for r in kept]
             )
-            connection.execute(statement, [{"k": r["k"], "record": r["record"]} for r in kept])
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -190,16 +183,13 @@ class Rollups:
         if rewound is None:
             return None
         windows = [_Window.of(measure, as_of) for measure in self.measures]
-        whole_hours = _whole_hour_sums(connection, shop_id, windows)
-        edges = _edge_sums(connection, shop_id, windows)
+        stored = _window_sums(connection, self._sums, shop_id, windows)
         out = {}
         for window in windows:
             measure = window.measure
             then, now = rewound.counts(measure)
-            counted = whole_hours[measure.name][0] + edges[measure.name][0]
-            counted += then.denominator - now.denominator
-            hits = whole_hours[measure.name][1] + edges[measure.name][1]
-            hits += _hits(measure, then) - _hits(measure, now)
+            counted = stored[measure.name][0] + then.denominator - now.denominator
+            hits = stored[measure.name][1] + _hits(measure, then) - _hits(measure, now)
             examples = _examples(connection, shop_id, window, rewound) if hits else []
             numerator = counted - hits if measure.counts_failures else hits
             out[measure.name] = Count(numerator, counted, examples)
@@ -268,70 +258,75 @@ class _Window:
         cut = as_of - measure.grace
         return cls(measure, start, end, cut, _hour(start) + timedelta(hours=1), _hour(cut))
 
-    @property
-    def has_whole_hours(self) -> bool:
-        return self.first_hour < self.last_hour
+    def params(self, index: int) -> dict[str, datetime]:
+        """The bounds of :func:`_sums_query`'s part ``index``. With no whole hour in the window
+        both hour bounds are its end: the sums part is empty and the edges cover the window."""
+        first, last = self.first_hour, self.last_hour
+        if first >= last:
+            first = last = self.end
+        return {
+            f"start_{index}": self.start,
+            f"end_{index}": self.end,
+            f"cut_{index}": self.cut,
+            f"first_{index}": first,
+            f"last_{index}": last,
+        }
 
-    def edges(self) -> Any:
-        """The items read one by one: both partial hours, or the whole window when it is short."""
-        at = health_items.c.at
-        if not self.has_whole_hours:
-            return and_(at > self.start, at <= self.end)
-        return or_(
-            and_(at > self.start, at < self.first_hour),
-            and_(at >= self.last_hour, at <= self.end),
+
+def _sums_query(measures: Sequence[Measure]) -> Any:
+    """One statement for every measure's window: the sums of its whole hours and the count of
+    the items in its partial hours, as rows (measure, source, counted, hits). Built once per
+    health.toml, with each window's bounds as parameters."""
+    hour, item = health_hours.c, health_items.c
+    parts: list[Any] = []
+    for index, measure in enumerate(measures):
+        bound: dict[str, Any] = {
+            name: bindparam(f"{name}_{index}") for name in ("start", "end", "cut", "first", "last")
+        }
+        parts.append(
+            select(
+                literal(measure.name).label("measure"),
+                literal("hours").label("source"),
+                func.sum(hour.counted).label("counted"),
+                func.sum(hour.hits).label("hits"),
+            ).where(
+                hour.shop_id == bindparam("shop_id"),
+                hour.measure == measure.name,
+                hour.hour >= bound["first"],
+                hour.hour < bound["last"],
+            )
         )
+        parts.append(
+            select(
+                literal(measure.name).label("measure"),
+                literal("items").label("source"),
+                func.count().label("counted"),
+                func.sum(item.hit.cast(Integer())).label("hits"),
+            ).where(
+                item.shop_id == bindparam("shop_id"),
+                item.measure == measure.name,
+                or_(
+                    and_(item.at > bound["start"], item.at < bound["first"]),
+                    and_(item.at >= bound["last"], item.at <= bound["end"]),
+                ),
+                or_(~item.pending, item.at < bound["cut"]),
+            )
+        )
+    return union_all(*parts)
 
-    def counts_now(self) -> Any:
-        return or_(~health_items.c.pending, health_items.c.at < self.cut)
 
-
-def _whole_hour_sums(
-    connection: Connection, shop_id: str, windows: Sequence[_Window]
+def _window_sums(
+    connection: Connection, query: Any, shop_id: str, windows: Sequence[_Window]
 ) -> dict[str, tuple[int, int]]:
-    """Each measure's counted and hits over its whole hours, summed in one round trip."""
+    """Each measure's counted and hits in its window, stored as they are now."""
+    params: dict[str, Any] = {"shop_id": shop_id}
+    for index, window in enumerate(windows):
+        params.update(window.params(index))
     sums = {window.measure.name: (0, 0) for window in windows}
-    parts = [
-        select(
-            literal(w.measure.name).label("measure"),
-            func.sum(health_hours.c.counted).label("counted"),
-            func.sum(health_hours.c.hits).label("hits"),
-        ).where(
-            health_hours.c.shop_id == shop_id,
-            health_hours.c.measure == w.measure.name,
-            health_hours.c.hour >= w.first_hour,
-            health_hours.c.hour < w.last_hour,
-        )
-        for w in windows
-        if w.has_whole_hours
-    ]
-    if parts:
-        for row in connection.execute(union_all(*parts)):
-            sums[row.measure] = (int(row.counted or 0), int(row.hits or 0))
+    for row in connection.execute(query, params):
+        counted, hits = sums[row.measure]
+        sums[row.measure] = (counted + int(row.counted or 0), hits + int(row.hits or 0))
     return sums
-
-
-def _edge_sums(
-    connection: Connection, shop_id: str, windows: Sequence[_Window]
-) -> dict[str, tuple[int, int]]:
-    """Each measure's counted and hits over its partial hours, in one round trip."""
-    parts = [
-        select(
-            literal(w.measure.name).label("measure"),
-            func.count().label("counted"),
-            func.sum(health_items.c.hit.cast(Integer())).label("hits"),
-        ).where(
-            health_items.c.shop_id == shop_id,
-            health_items.c.measure == w.measure.name,
-            w.edges(),
-            w.counts_now(),
-        )
-        for w in windows
-    ]
-    return {
-        row.measure: (int(row.counted or 0), int(row.hits or 0))
-        for row in connection.execute(union_all(*parts))
-    }
 
 
 def _examples(
@@ -395,16 +390,9 @@ class _Changes:
 
     def write(self, connection: Connection) -> None:
         if self.removed:
-            connection.execute(
-                delete(health_items).where(
-                    health_items.c.shop_id == bindparam("s"),
-                    health_items.c.measure == bindparam("m"),
-                    health_items.c.item_id == bindparam("i"),
-                ),
-                self.removed,
-            )
+            connection.execute(_DELETE_ITEM, self.removed)
         if self.added:
-            connection.execute(health_items.insert(), self.added)
+            connection.execute(_INSERT_ITEM, self.added)
         changed = [
             {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
             for (s, m, d), (c, h) in sorted(self.hours.items())  # one lock order for every writer
@@ -578,6 +566,28 @@ def _hour(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+# Built once: building a statement costs more than running it on SQLite.
+_LOAD_SUBJECTS = (
+    select(health_subjects)
+    .where(health_subjects.c.subject_id.in_(bindparam("keys", expanding=True)))
+    .order_by(health_subjects.c.subject_id)  # one lock order for every writer
+    .with_for_update()
+)
+_INSERT_SUBJECT = health_subjects.insert()
+_UPDATE_SUBJECT = (
+    health_subjects.update()
+    .where(health_subjects.c.subject_id == bindparam("k"))
+    .values(record=bindparam("record"))
+)
+_INSERT_ITEM = health_items.insert()
+_DELETE_ITEM = delete(health_items).where(
+    health_items.c.shop_id == bindparam("s"),
+    health_items.c.measure == bindparam("m"),
+    health_items.c.item_id == bindparam("i"),
+)
+
+
+@cache
 def _add_to_hours(dialect: str) -> Any:
     """Add to an hour's sums, creating the row the first time (one statement, no read)."""
     insert = postgres_insert if dialect == "postgresql" else sqlite_insert

@@ -37,6 +37,7 @@ SCALES: dict[str, dict[str, int]] = {
         "pending": 2_000,
         "health_orders": 500,
         "health_shops": 10,
+        "backfill_orders": 300,
     },
     "small": {
         "transitions": 20_000,
@@ -49,6 +50,7 @@ SCALES: dict[str, dict[str, int]] = {
         "pending": 100_000,
         "health_orders": 20_000,
         "health_shops": 500,
+        "backfill_orders": 5_000,
     },
     "medium": {
         "transitions": 100_000,
@@ -61,6 +63,7 @@ SCALES: dict[str, dict[str, int]] = {
         "pending": 300_000,
         "health_orders": 200_000,
         "health_shops": 2_000,
+        "backfill_orders": 20_000,
     },
     "large": {
         "transitions": 200_000,
@@ -73,6 +76,7 @@ SCALES: dict[str, dict[str, int]] = {
         "pending": 1_000_000,
         "health_orders": 1_000_000,
         "health_shops": 10_000,
+        "backfill_orders": 100_000,
     },
 }
 
