@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-import aftersale.adapters.rollups as rollups_module
+import aftersale.adapters.rollups.reading as rollups_reading
 from aftersale import AfterSale, VirtualClock
 from aftersale.adapters.schema import health_rollups
 from aftersale.config import default_config_dir
@@ -101,7 +101,7 @@ def test_too_much_after_the_instant_asked_about_folds_the_log(
     back = clock.now() - timedelta(days=5)
     assert engine.store.health_counts(SHOP, back) is not None  # the later orders taken back
     assert engine.health(SHOP, as_of=back) == _from_log(engine, back)
-    monkeypatch.setattr(rollups_module, "REWIND_LIMIT", 3)
+    monkeypatch.setattr(rollups_reading, "REWIND_LIMIT", 3)
     assert engine.store.health_counts(SHOP, back) is None
     assert engine.health(SHOP, as_of=back) == _from_log(engine, back)
 

@@ -1,0 +1,223 @@
+"""Health rollups: what a shop's score needs, kept up to date as its events are written.
+
+Three tables, all derived from the event log and rebuilt from it by :meth:`Rollups.rebuild`:
+
+- ``health_subjects``: each order's (or buyer message's) record, folded from its events;
+- ``health_items``: what each measure counts of it (:mod:`aftersale.domain.health.items`);
+- ``health_hours``: per shop, measure and UTC hour, how many items count and how many cost
+  points.
+
+:meth:`Rollups.record` runs inside the transaction that appends the events, so the rollups
+commit or roll back with them. A report sums whole hours from ``health_hours`` and reads only the
+two partial hours at the window's ends from ``health_items``: a shop with a million orders is
+scored from a few hundred rows. Asked about an instant before some of the shop's events, the
+rollups take the subjects those events touched back to that instant (each from its own events);
+with too many such events the caller folds the event log instead.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, select, text
+
+from aftersale.adapters.rollups.reading import (
+    Rewind,
+    Window,
+    examples_of,
+    hits_of,
+    sums_query,
+    window_sums,
+)
+from aftersale.adapters.rollups.rebuilding import subject_batches
+from aftersale.adapters.rollups.writing import (
+    INSERT_SUBJECT,
+    LOAD_SUBJECTS,
+    UPDATE_SUBJECT,
+    Changes,
+    HourKey,
+    ItemKey,
+    Subject,
+    as_mapping,
+    hour_of,
+    item_row,
+)
+from aftersale.adapters.schema import (
+    events,
+    health_hours,
+    health_items,
+    health_rollups,
+    health_subjects,
+)
+from aftersale.domain.events import Event
+from aftersale.domain.health.facts import (
+    ShopRecord,
+    apply,
+    record_from_json,
+    record_to_json,
+    subject_of,
+)
+from aftersale.domain.health.items import Count, Item, measures
+from aftersale.domain.health.settings import HealthSettings
+
+ROLLUPS = "rollups"  # the one row of health_rollups
+
+
+class Rollups:
+    """The health rollups of one database, under one health.toml."""
+
+    def __init__(self, settings: HealthSettings, version: str) -> None:
+        self.version = version
+        self.measures = measures(settings)
+        self._sums = sums_query(self.measures)
+
+    # -- writing, inside the transaction of the events --------------------------------------
+
+    def record(self, connection: Connection, new_events: Sequence[Event]) -> None:
+        """Fold newly appended events into their subjects, items and hourly sums."""
+        touched = [
+            (key, event)
+            for event in new_events
+            if event.shop_id is not None and (key := subject_of(as_mapping(event))) is not None
+        ]
+        if not touched:
+            return
+        subjects = self._load(connection, sorted({key for key, _ in touched}))
+        before = {key: self._items(subject.record) for key, subject in subjects.items()}
+        for key, event in touched:
+            subject = subjects.get(key)
+            if subject is None:
+                assert event.shop_id is not None
+                subject = subjects[key] = Subject(event.shop_id, ShopRecord(), stored=False)
+            apply(subject.record, as_mapping(event), event.at)
+        changes = Changes()
+        for key, subject in subjects.items():
+            changes.diff(subject.shop_id, before.get(key, {}), self._items(subject.record))
+        self._save_subjects(connection, subjects)
+        changes.write(connection)
+
+    def _load(self, connection: Connection, keys: list[str]) -> dict[str, Subject]:
+        return {
+            row.subject_id: Subject(row.shop_id, record_from_json(row.record), stored=True)
+            for row in connection.execute(LOAD_SUBJECTS, {"keys": keys})
+        }
+
+    def _items(self, record: ShopRecord) -> dict[ItemKey, Item]:
+        return {
+            (measure.name, item.item_id): item
+            for measure in self.measures
+            for item in measure.list_items(record)
+        }
+
+    @staticmethod
+    def _save_subjects(connection: Connection, subjects: Mapping[str, Subject]) -> None:
+        rows = [
+            {
+                "k": key,
+                "shop_id": s.shop_id,
+                "record": record_to_json(s.record),
+                "new": not s.stored,
+            }
+            for key, s in subjects.items()
+        ]
+        if added := [row for row in rows if row["new"]]:
+            connection.execute(
+                INSERT_SUBJECT,
+                [
+                    {"subject_id": r["k"], "shop_id": r["shop_id"], "record": r["record"]}
+                    for r in added
+                ],
+            )
+        if kept := [row for row in rows if not row["new"]]:
+            connection.execute(
+                UPDATE_SUBJECT, [{"k": r["k"], "record": r["record"]} for r in kept]
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def current(self, connection: Connection) -> bool:
+        """Whether the rollups were built under this health.toml (else reports fold the log)."""
+        version = connection.execute(
+            select(health_rollups.c.health_version).where(health_rollups.c.name == ROLLUPS)
+        ).scalar()
+        return version == self.version
+
+    def adopt(self, connection: Connection, now: datetime) -> bool:
+        """On a database with no events yet, the (empty) rollups are current: say so."""
+        if connection.execute(select(health_rollups.c.name)).first() is not None:
+            return False
+        if connection.execute(select(events.c.seq).limit(1)).first() is not None:
+            return False
+        connection.execute(
+            health_rollups.insert().values(name=ROLLUPS, health_version=self.version, built_at=now)
+        )
+        return True
+
+    def counts(
+        self, connection: Connection, shop_id: str, as_of: datetime
+    ) -> dict[str, Count] | None:
+        """Every measure's count for the shop as of ``as_of``; None when the log must be folded
+        (the rollups are not current, or too much happened after ``as_of``)."""
+        if not self.current(connection):
+            return None
+        rewound = Rewind.after(connection, shop_id, as_of, self.measures)
+        if rewound is None:
+            return None
+        windows = [Window.of(measure, as_of) for measure in self.measures]
+        stored = window_sums(connection, self._sums, shop_id, windows)
+        out = {}
+        for window in windows:
+            measure = window.measure
+            then, now = rewound.counts(measure)
+            counted = stored[measure.name][0] + then.denominator - now.denominator
+            hits = stored[measure.name][1] + hits_of(measure, then) - hits_of(measure, now)
+            examples = examples_of(connection, shop_id, window, rewound) if hits else []
+            numerator = counted - hits if measure.counts_failures else hits
+            out[measure.name] = Count(numerator, counted, examples)
+        return out
+
+    # -- rebuilding --------------------------------------------------------------------------
+
+    def rebuild(
+        self, connection: Connection, now: datetime, on_events: Callable[[int], None]
+    ) -> int:
+        """Recompute every rollup from the event log in this transaction; how many subjects.
+
+        On PostgreSQL the subjects table is locked first, so writers wait for the rebuild and
+        then fold their events into the rebuilt rollups (none is counted twice or missed).
+        """
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("LOCK TABLE health_subjects IN EXCLUSIVE MODE"))
+        for table in (health_items, health_hours, health_subjects, health_rollups):
+            connection.execute(delete(table))
+        hours: dict[HourKey, list[int]] = defaultdict(lambda: [0, 0])
+        subjects = 0
+        for batch in subject_batches(connection, on_events):
+            items, records = [], []
+            for key, shop_id, record in batch:
+                records.append(
+                    {"subject_id": key, "shop_id": shop_id, "record": record_to_json(record)}
+                )
+                for (name, item_id), item in self._items(record).items():
+                    items.append(item_row(shop_id, name, item_id, item))
+                    bucket = hours[(shop_id, name, hour_of(item.at))]
+                    bucket[0] += 1
+                    bucket[1] += item.hit
+            connection.execute(health_subjects.insert(), records)
+            if items:
+                connection.execute(health_items.insert(), items)
+            subjects += len(records)
+        if hours:
+            connection.execute(
+                health_hours.insert(),
+                [
+                    {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
+                    for (s, m, d), (c, h) in sorted(hours.items())
+                ],
+            )
+        connection.execute(
+            health_rollups.insert().values(name=ROLLUPS, health_version=self.version, built_at=now)
+        )
+        return subjects

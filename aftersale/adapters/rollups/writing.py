@@ -1,0 +1,129 @@
+"""Writing the health rollups, inside the transaction that appends the events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from aftersale.adapters.schema import health_hours, health_items, health_subjects
+from aftersale.domain.events import Event
+from aftersale.domain.health.facts import ShopRecord
+from aftersale.domain.health.items import Item
+
+ItemKey = tuple[str, str]  # measure, item id
+HourKey = tuple[str, str, datetime]  # shop, measure, UTC hour
+
+
+@dataclass
+class Subject:
+    shop_id: str
+    record: ShopRecord
+    stored: bool
+
+
+class Changes:
+    """What a batch of events did to the items and the hourly sums."""
+
+    def __init__(self) -> None:
+        self.removed: list[dict[str, Any]] = []
+        self.added: list[dict[str, Any]] = []
+        self.hours: dict[HourKey, list[int]] = defaultdict(lambda: [0, 0])
+
+    def diff(
+        self, shop_id: str, before: Mapping[ItemKey, Item], after: Mapping[ItemKey, Item]
+    ) -> None:
+        for key, item in before.items():
+            if after.get(key) != item:
+                self.removed.append({"s": shop_id, "m": key[0], "i": key[1]})
+                self._hour_delta(shop_id, key[0], item, -1)
+        for key, item in after.items():
+            if before.get(key) != item:
+                self.added.append(item_row(shop_id, key[0], key[1], item))
+                self._hour_delta(shop_id, key[0], item, 1)
+
+    def _hour_delta(self, shop_id: str, measure: str, item: Item, sign: int) -> None:
+        bucket = self.hours[(shop_id, measure, hour_of(item.at))]
+        bucket[0] += sign
+        bucket[1] += sign * item.hit
+
+    def write(self, connection: Connection) -> None:
+        if self.removed:
+            connection.execute(DELETE_ITEM, self.removed)
+        if self.added:
+            connection.execute(INSERT_ITEM, self.added)
+        changed = [
+            {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
+            for (s, m, d), (c, h) in sorted(self.hours.items())  # one lock order for every writer
+            if c or h
+        ]
+        if changed:
+            connection.execute(add_to_hours(connection.dialect.name), changed)
+
+
+def as_mapping(event: Event) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "order_id": event.order_id,
+        "case_id": event.case_id,
+        **(event.data or {}),
+    }
+
+
+def item_row(shop_id: str, measure: str, item_id: str, item: Item) -> dict[str, Any]:
+    return {
+        "shop_id": shop_id,
+        "measure": measure,
+        "item_id": item_id,
+        "at": item.at,
+        "hit": item.hit,
+        "pending": item.pending,
+        "example": item.example,
+    }
+
+
+def hour_of(instant: datetime) -> datetime:
+    """The UTC hour an instant falls in: the rollups' unit of time."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+# Built once: building a statement costs more than running it on SQLite.
+LOAD_SUBJECTS = (
+    select(health_subjects)
+    .where(health_subjects.c.subject_id.in_(bindparam("keys", expanding=True)))
+    .order_by(health_subjects.c.subject_id)  # one lock order for every writer
+    .with_for_update()
+)
+INSERT_SUBJECT = health_subjects.insert()
+UPDATE_SUBJECT = (
+    health_subjects.update()
+    .where(health_subjects.c.subject_id == bindparam("k"))
+    .values(record=bindparam("record"))
+)
+INSERT_ITEM = health_items.insert()
+DELETE_ITEM = delete(health_items).where(
+    health_items.c.shop_id == bindparam("s"),
+    health_items.c.measure == bindparam("m"),
+    health_items.c.item_id == bindparam("i"),
+)
+
+
+@cache
+def add_to_hours(dialect: str) -> Any:
+    """Add to an hour's sums, creating the row the first time (one statement, no read)."""
+    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(health_hours)
+    return statement.on_conflict_do_update(
+        index_elements=[health_hours.c.shop_id, health_hours.c.measure, health_hours.c.hour],
+        set_={
+            "counted": health_hours.c.counted + statement.excluded.counted,
+            "hits": health_hours.c.hits + statement.excluded.hits,
+        },
+    )
