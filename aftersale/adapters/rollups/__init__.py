@@ -17,7 +17,6 @@ with too many such events the caller folds the event log instead.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
@@ -37,12 +36,9 @@ from aftersale.adapters.rollups.writing import (
     LOAD_SUBJECTS,
     UPDATE_SUBJECT,
     Changes,
-    HourKey,
     ItemKey,
     Subject,
     as_mapping,
-    hour_of,
-    item_row,
 )
 from aftersale.adapters.schema import (
     events,
@@ -192,31 +188,20 @@ class Rollups:
             connection.execute(text("LOCK TABLE health_subjects IN EXCLUSIVE MODE"))
         for table in (health_items, health_hours, health_subjects, health_rollups):
             connection.execute(delete(table))
-        hours: dict[HourKey, list[int]] = defaultdict(lambda: [0, 0])
         subjects = 0
         for batch in subject_batches(connection, on_events):
-            items, records = [], []
-            for key, shop_id, record in batch:
-                records.append(
-                    {"subject_id": key, "shop_id": shop_id, "record": record_to_json(record)}
-                )
-                for (name, item_id), item in self._items(record).items():
-                    items.append(item_row(shop_id, name, item_id, item))
-                    bucket = hours[(shop_id, name, hour_of(item.at))]
-                    bucket[0] += 1
-                    bucket[1] += item.hit
-            connection.execute(health_subjects.insert(), records)
-            if items:
-                connection.execute(health_items.insert(), items)
-            subjects += len(records)
-        if hours:
+            changes = Changes()  # from nothing to every item: the same writes as appends make
+            for _, shop_id, record in batch:
+                changes.diff(shop_id, {}, self._items(record))
             connection.execute(
-                health_hours.insert(),
+                INSERT_SUBJECT,
                 [
-                    {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
-                    for (s, m, d), (c, h) in sorted(hours.items())
+                    {"subject_id": key, "shop_id": shop_id, "record": record_to_json(record)}
+                    for key, shop_id, record in batch
                 ],
             )
+            changes.write(connection)
+            subjects += len(batch)
         connection.execute(
             health_rollups.insert().values(name=ROLLUPS, health_version=self.version, built_at=now)
         )
