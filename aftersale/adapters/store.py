@@ -279,6 +279,23 @@ class SqlStore:
         with translate_errors(self.engine), self.engine.connect() as connection:
             return {row.shop_id: (row.market, row.paid_at) for row in connection.execute(query)}
 
+    def last_seq(self) -> int:
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return int(connection.execute(select(func.max(events.c.seq))).scalar() or 0)
+
+    def orders_paid_after(self, cursor: int) -> list[tuple[str, str, datetime, int]]:
+        """(shop, market, paid_at, seq) of every order paid after event ``cursor``, in order."""
+        query = (
+            select(events.c.shop_id, events.c.at, events.c.data, events.c.seq)
+            .where(events.c.seq > cursor, events.c.type == "order.paid")
+            .order_by(events.c.seq)
+        )
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return [
+                (row.shop_id, row.data["market"], row.at, row.seq)
+                for row in connection.execute(query)
+            ]
+
     def snapshots(self, shop_id: str, limit: int) -> list[dict[str, Any]]:
         """The shop's latest snapshots, newest first."""
         query = (

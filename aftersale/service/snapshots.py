@@ -27,6 +27,9 @@ from aftersale.domain.policy import Policy
 from aftersale.errors import Conflict, NotFound
 from aftersale.service.ports import Store
 
+READ_ALL = timedelta(hours=6)  # how often a refresh reads every shop again
+SEQ_MARGIN = 1_000  # events before the cursor read again by each refresh
+
 
 def shop_report(
     store: Store, shop_id: str, as_of: datetime, health: tuple[HealthSettings, str]
@@ -50,16 +53,38 @@ class SnapshotTaker:
         self.clock = clock
         self._next: dict[str, datetime] | None = None  # shop -> its next midnight due
         self._zones: dict[str, ZoneInfo] = {}
+        self._cursor = 0  # the last event read for new shops
+        self._read_all_at: datetime | None = None
 
     def refresh(self) -> None:
-        """Read every shop and its last snapshot again (other processes add shops)."""
-        self._next = {}
-        for shop_id, (market, first_paid) in self.store.shop_markets().items():
-            zone = self.policy.market(market).timezone
-            self._zones[shop_id] = zone
-            last = self.store.snapshots(shop_id, 1)
-            after = last[0]["taken_at"] if last else first_paid
-            self._next[shop_id] = next_local_midnight(after, zone)
+        """Learn the shops other processes added since the last refresh.
+
+        Every few hours this reads every shop; in between it reads only the orders paid since
+        the last refresh (events after a cursor), so a daemon refreshing every minute pays for
+        what was written in that minute, not for a scan of every order. The cursor is read
+        with a margin: on PostgreSQL an event can commit after one with a higher ``seq``.
+        """
+        now = self.clock.now()
+        if self._next is None or self._read_all_at is None or now - self._read_all_at > READ_ALL:
+            self._next, self._read_all_at = self._next or {}, now
+            self._cursor = self.store.last_seq()
+            for shop_id, (market, first_paid) in self.store.shop_markets().items():
+                if shop_id not in self._next:
+                    self._track(shop_id, market, first_paid)
+            return
+        paid = self.store.orders_paid_after(max(0, self._cursor - SEQ_MARGIN))
+        for shop_id, market, paid_at, seq in paid:
+            self._cursor = max(self._cursor, seq)
+            if shop_id not in self._next:
+                self._track(shop_id, market, paid_at)
+
+    def _track(self, shop_id: str, market: str, first_paid: datetime) -> None:
+        assert self._next is not None
+        zone = self.policy.market(market).timezone
+        self._zones[shop_id] = zone
+        last = self.store.snapshots(shop_id, 1)
+        after = last[0]["taken_at"] if last else first_paid
+        self._next[shop_id] = next_local_midnight(after, zone)
 
     def note_shop(self, shop_id: str, market: str, paid_at: datetime) -> None:
         """A shop this process just saw its first order of."""
