@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 import aftersale
-from aftersale.clock import iso
+from aftersale import VirtualClock
+from aftersale.clock import iso, next_local_midnight
 from aftersale.demo import month_scenario
 from aftersale.replay import replay
+from tests.conftest import EngineFactory
 
 END = datetime(2026, 4, 30, tzinfo=UTC)
 
@@ -69,3 +74,29 @@ def test_a_backfill_rebuilds_the_same_snapshots_without_announcing_alerts_again(
     assert rebuilt == 41
     assert engine.health_history("shop-quiet-harbor", days=400) == before
     assert len(engine.events_after(0, 100_000)) == events
+
+
+def test_a_running_daemon_learns_the_shops_another_process_adds(
+    make_engine: EngineFactory,
+    clock: VirtualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After its first refresh a daemon reads only the orders paid since, not every shop: a
+    shop another process opens later is still snapshotted at its first local midnight, once."""
+    url = f"sqlite:///{tmp_path / 'shops.db'}"
+    daemon, host = make_engine(url), make_engine(url)
+    clock.move_to(clock.now() + timedelta(hours=2))  # 11:00 UTC, 5 h before midnight in MY
+    host.order_paid("US-1", "shop-old", "buyer-a", "US", "USD", "20.00")
+    assert daemon.take_snapshots(refresh=True) == 0  # reads every shop: none is due yet
+    full_reads: list[int] = []
+    every_shop = daemon.store.shop_markets
+    monkeypatch.setattr(daemon.store, "shop_markets", lambda: full_reads.append(1) or every_shop())
+    host.order_paid("MY-1", "shop-new", "buyer-b", "MY", "MYR", "20.00")
+    midnight = next_local_midnight(clock.now(), ZoneInfo("Asia/Kuala_Lumpur"))
+    assert midnight - clock.now() < timedelta(hours=6)  # before the next read of every shop
+    clock.move_to(midnight + timedelta(minutes=1))
+    assert daemon.take_snapshots(refresh=True) == 1  # shop-new's first midnight
+    assert [day["taken_at"] for day in daemon.health_history("shop-new")] == [iso(midnight)]
+    assert daemon.take_snapshots(refresh=True) == 0  # nothing twice
+    assert full_reads == []  # learnt from the orders paid since, not from every shop
