@@ -114,3 +114,22 @@ def test_a_rebuild_on_postgresql_gives_the_rows_the_events_wrote(
     before = engine.health(SHOP)
     assert engine.rebuild_health() == 24
     assert engine.health(SHOP) == before == _from_log(engine, clock.now())
+
+
+def test_examples_reach_past_many_messages_that_do_not_count_yet(
+    make_engine: EngineFactory, clock: VirtualClock
+) -> None:
+    """The newest hits are read a few at a time; thirty fresh unanswered messages (not late
+    yet, so not counted) must not hide the two old ones that cost points."""
+    engine = make_engine()
+    for n in range(2):
+        engine.message_received(f"M-old-{n}", SHOP, None)
+    clock.move_to(clock.now() + timedelta(days=2))
+    for n in range(30):
+        engine.message_received(f"M-fresh-{n:02d}", SHOP, None)
+    assert engine.store.health_counts(SHOP, clock.now()) is not None  # from the rollups
+    report = engine.health(SHOP)
+    chat = report["dimensions"]["customer_service"]["metrics"]["chat_response_rate_24h"]
+    assert (chat["numerator"], chat["denominator"]) == (0, 2)
+    assert chat["examples"] == ["M-old-1", "M-old-0"]
+    assert report == _from_log(engine, clock.now())

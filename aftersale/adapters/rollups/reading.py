@@ -125,34 +125,41 @@ def examples_of(
     connection: Connection, shop_id: str, window: Window, rewound: Rewind
 ) -> list[str]:
     """The most recent ids of what cost points in the window (the rewound subjects as they
-    were then, not as they are now): read newest first from the hits' index, so the scan stops
-    after a handful of rows."""
-    name = window.measure.name
-    query = (
-        select(
-            health_items.c.at,
-            health_items.c.example,
-            health_items.c.item_id,
-            health_items.c.pending,
-        )
-        .where(
-            health_items.c.shop_id == shop_id,
-            health_items.c.measure == name,
-            health_items.c.hit.is_(True),
-            health_items.c.at > window.start,
-            health_items.c.at <= window.end,
-        )
-        .order_by(health_items.c.at.desc(), health_items.c.example.desc())
-        .execution_options(yield_per=16)
+    were then, not as they are now): read newest first from the hits' index, a few rows at a
+    time (rows that do not count yet, or belong to rewound subjects, are passed over)."""
+    skip = rewound.items_of(window.measure.name)
+    limit = 4 * MAX_EXAMPLES + len(skip)
+    while True:
+        rows = connection.execute(
+            EXAMPLES,
+            {"shop_id": shop_id, "measure": window.measure.name, "limit": limit}
+            | {"start": window.start, "end": window.end},
+        ).all()
+        found: list[tuple[datetime, str]] = []
+        for at, example, item_id, pending in rows:
+            if len({e for _, e in found}) >= MAX_EXAMPLES:
+                break  # every later row is older than these
+            if item_id not in skip and (not pending or at < window.cut):
+                found.append((at, example))
+        if len({e for _, e in found}) >= MAX_EXAMPLES or len(rows) < limit:
+            return newest_examples([*found, *rewound.costly(window.measure)])
+        limit *= 8
+
+
+EXAMPLES = (
+    select(
+        health_items.c.at, health_items.c.example, health_items.c.item_id, health_items.c.pending
     )
-    found: list[tuple[datetime, str]] = []
-    skip = rewound.items_of(name)
-    for at, example, item_id, pending in connection.execute(query):
-        if len({e for _, e in found}) >= MAX_EXAMPLES:
-            break  # every later row is older than these
-        if item_id not in skip and (not pending or at < window.cut):
-            found.append((at, example))
-    return newest_examples([*found, *rewound.costly(window.measure)])
+    .where(
+        health_items.c.shop_id == bindparam("shop_id"),
+        health_items.c.measure == bindparam("measure"),
+        health_items.c.hit.is_(True),
+        health_items.c.at > bindparam("start"),
+        health_items.c.at <= bindparam("end"),
+    )
+    .order_by(health_items.c.at.desc(), health_items.c.example.desc())
+    .limit(bindparam("limit"))
+)
 
 
 class Rewind:
