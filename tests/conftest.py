@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
 
 import aftersale
 from aftersale import AfterSale, VirtualClock
+from aftersale.adapters.schema import health_hours, health_items, health_subjects
 
 PG_VARIABLE = "AFTERSALE_TEST_PG_URL"
 MONDAY_9AM = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -87,3 +89,16 @@ def make_engine(clock: VirtualClock) -> EngineFactory:
 @pytest.fixture
 def engine(make_engine: EngineFactory) -> AfterSale:
     return make_engine()
+
+
+def rollup_rows(engine: aftersale.AfterSale) -> dict[str, Any]:
+    """Every health rollup row, comparable between two databases or before and after a
+    rebuild."""
+    rows: dict[str, Any] = {}
+    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+        for table in (health_subjects, health_items, health_hours):
+            found = [tuple(row) for row in connection.execute(sqlalchemy.select(table))]
+            if table is health_hours:  # an hour whose items all went elsewhere sums to zero
+                found = [row for row in found if row[-2:] != (0, 0)]
+            rows[table.name] = sorted(found, key=repr)
+    return rows

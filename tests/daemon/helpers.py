@@ -28,10 +28,14 @@ from sqlalchemy import func, select
 
 import aftersale
 from aftersale.adapters.db import make_engine
+from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.schema import cases, events, orders
 from aftersale.adapters.store import SqlStore
 from aftersale.config import read_document
+from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
+from aftersale.health_config import load_health
+from tests.conftest import rollup_rows
 
 PROJECT = Path(__file__).resolve().parents[2]  # so ``-m aftersale`` imports this checkout
 SEED_CHUNK = 2500  # rows per seeding transaction
@@ -205,8 +209,9 @@ class _Chunk:
     amount: Decimal = Decimal("42.50")
 
     def write(self) -> list[str]:
-        """One transaction of ``tx.add_order`` and ``tx.add_case``."""
-        store = SqlStore(make_engine(self.url))
+        """One transaction of ``tx.add_order``, its ``order.paid`` event (kept in the health
+        rollups, as the engine keeps them) and ``tx.add_case``."""
+        store = SqlStore(make_engine(self.url), Rollups(*load_health()))
         written = []
         try:
             with store.transaction() as tx:
@@ -219,11 +224,30 @@ class _Chunk:
                         self.amount,
                     )
                     tx.add_order(order)
+                    tx.append([_paid(order)], order.paid_at)
                     tx.add_case(case)
                     written.append(case.case_id)
         finally:
             store.engine.dispose()
         return written
+
+
+def _paid(order: Order) -> Event:
+    data = {"buyer_id": order.buyer_id, "market": order.market, "currency": order.currency}
+    data |= {"amount": str(order.amount), "dispatch_by": None}
+    return Event("order.paid", order.paid_at, order.order_id, order.shop_id, data=data)
+
+
+def assert_rollups_match_a_rebuild(url: str) -> None:
+    """The health rollups the processes kept, concurrently, are the ones the log gives."""
+    engine = aftersale.connect(url, migrate=False)
+    try:
+        kept = rollup_rows(engine)
+        assert kept["health_items"], "the timeouts and approvals were counted"
+        engine.rebuild_health()
+        assert rollup_rows(engine) == kept
+    finally:
+        engine.store.engine.dispose()  # type: ignore[attr-defined]
 
 
 def _write(chunk: _Chunk) -> list[str]:

@@ -14,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.daemon.helpers import Daemons, Db, seed_due_reviews, wait_for
+from tests.daemon.helpers import (
+    Daemons,
+    Db,
+    assert_rollups_match_a_rebuild,
+    seed_due_reviews,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -56,6 +62,7 @@ def test_three_daemons_share_twenty_thousand_due_deadlines_and_fire_each_exactly
     shares = [daemons.fired(worker) for worker in workers]
     assert sum(shares) == 20_000, shares  # what the logs claim is what the event log holds
     assert sum(1 for share in shares if share > 0) >= 2, shares  # SKIP LOCKED shared the work
+    assert_rollups_match_a_rebuild(pg_url)  # three writers on seven shops' hourly sums
     print(f"3 daemons fired 20,000 deadlines in {took:.1f} s, shares {shares}")
 
 

@@ -19,7 +19,13 @@ import pytest
 
 import aftersale
 from aftersale import CommandRefused
-from tests.daemon.helpers import Daemons, Db, seed_due_reviews, wait_for
+from tests.daemon.helpers import (
+    Daemons,
+    Db,
+    assert_rollups_match_a_rebuild,
+    seed_due_reviews,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -94,3 +100,4 @@ def test_a_seller_approving_as_the_daemon_fires_the_timeout_leaves_exactly_one_w
     assert 0 < by_daemon <= timeouts
     # a timeout the daemon did not fire was taken by the seller's own catch-up, then refused
     assert timeouts - by_daemon <= outcomes["not_allowed"]
+    assert_rollups_match_a_rebuild(pg_url)  # sellers and the daemon on the same orders

@@ -16,7 +16,6 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-import sqlalchemy
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -28,8 +27,8 @@ from hypothesis.stateful import (
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
-from aftersale.adapters.schema import health_hours, health_items, health_subjects
 from aftersale.domain.health.report import counts_from_events, counts_through, health_report
+from tests.conftest import rollup_rows
 from tests.property.test_stateful_invariants import SCHEMAS, _pg_run, _pg_schema
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -157,20 +156,9 @@ class RollupMachine(RuleBasedStateMachine):
             events = self.engine.store.shop_events(shop)
             for instant, counts in counts_through(events, instants, settings_):
                 assert counts == counts_from_events(events, instant, settings_), (shop, instant)
-        kept = _rollup_rows(self.engine)
+        kept = rollup_rows(self.engine)
         self.engine.rebuild_health()
-        assert _rollup_rows(self.engine) == kept
-
-
-def _rollup_rows(engine: aftersale.AfterSale) -> dict[str, Any]:
-    rows: dict[str, Any] = {}
-    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
-        for table in (health_subjects, health_items, health_hours):
-            found = [tuple(row) for row in connection.execute(sqlalchemy.select(table))]
-            if table is health_hours:  # an hour whose items all went elsewhere sums to zero
-                found = [row for row in found if row[-2:] != (0, 0)]
-            rows[table.name] = sorted(found, key=repr)
-    return rows
+        assert rollup_rows(self.engine) == kept
 
 
 SETTINGS = settings(
