@@ -51,17 +51,21 @@ def connect(
     return AfterSale(store, policies, clock, require_identity=require_identity, health=health)
 
 
-def upgrade_database(url: str | None = None, config_dir: str | Path | None = None) -> bool:
-    """Bring the schema at ``url`` to the newest migration; True when anything was applied.
+def upgrade_database(
+    url: str | None = None, config_dir: str | Path | None = None
+) -> tuple[bool, bool]:
+    """Bring the schema at ``url`` to the newest migration: whether anything was applied, and
+    whether the health rollups are current under the health.toml in ``config_dir``.
 
-    On a database with no events yet, the (empty) health rollups are marked as built under
-    the health.toml in ``config_dir``; elsewhere ``aftersale health rebuild`` builds them.
+    On a database with no events yet, the (empty) rollups are marked as built; elsewhere
+    ``aftersale health rebuild`` builds them (reports fold the event log until then).
     """
     engine = make_engine(database_url(url))
     applied = upgrade(engine)
     health = load_health(None if config_dir is None else Path(config_dir))
-    SqlStore(engine, Rollups(*health)).adopt_rollups(SystemClock().now())
-    return applied
+    current = SqlStore(engine, Rollups(*health)).adopt_rollups(SystemClock().now())
+    engine.dispose()
+    return applied, current
 
 
 def shown_url(url: str | None = None) -> str:

@@ -170,8 +170,13 @@ def db() -> None:
 @config_option
 def upgrade(db_url: str | None, config_dir: str | None) -> None:
     """Create or upgrade the schema to the newest migration."""
-    applied = upgrade_database(db_url, config_dir)
+    applied, rollups_current = upgrade_database(db_url, config_dir)
     click.echo(f"{shown_url(db_url)}: {'upgraded' if applied else 'already up to date'}")
+    if not rollups_current:
+        click.echo(
+            "health rollups are not built for this health.toml: reports read the whole event "
+            "log until `aftersale health rebuild` has run"
+        )
 
 
 @cli.group()

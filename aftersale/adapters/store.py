@@ -322,15 +322,18 @@ class SqlStore:
             with connection.begin():
                 return self.rollups.counts(connection, shop_id, as_of)
 
-    def adopt_rollups(self, now: datetime) -> None:
-        """Mark the empty rollups of a database with no events as current."""
+    def adopt_rollups(self, now: datetime) -> bool:
+        """Mark the empty rollups of a database with no events as current; whether the
+        rollups are current afterwards (if not, ``aftersale health rebuild`` builds them)."""
         if self.rollups is None:
-            return
+            return False
         try:
             with translate_errors(self.engine), self.engine.begin() as connection:
                 self.rollups.adopt(connection, now)
         except Conflict:  # another process adopted them at the same moment
             pass
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            return self.rollups.current(connection)
 
     def rebuild_health(self, now: datetime, on_events: Callable[[int], None]) -> int:
         """Recompute the health rollups from the event log; how many subjects they hold."""

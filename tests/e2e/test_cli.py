@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,21 @@ def test_the_human_summary_names_the_final_states(tmp_path: Path) -> None:
 def test_db_upgrade_creates_then_finds_the_schema_current(tmp_path: Path) -> None:
     assert "upgraded" in _run(tmp_path, "db", "upgrade").stdout
     assert "already up to date" in _run(tmp_path, "db", "upgrade").stdout
+    assert "rebuild" not in _run(tmp_path, "db", "upgrade").stdout  # no events: built already
+
+
+def test_db_upgrade_says_when_the_health_rollups_need_a_rebuild(tmp_path: Path) -> None:
+    assert (
+        _run(
+            tmp_path, "replay", "--example", "cancellations", "--db", "sqlite:///ops.db"
+        ).returncode
+        == 0
+    )
+    with sqlite3.connect(tmp_path / "ops.db") as db:  # as a database from before the rollups
+        db.execute("DELETE FROM health_rollups")
+    assert "aftersale health rebuild" in _run(tmp_path, "db", "upgrade").stdout
+    assert _run(tmp_path, "health", "rebuild").returncode == 0
+    assert "rebuild" not in _run(tmp_path, "db", "upgrade").stdout
 
 
 def test_an_operator_lists_shows_and_acts_on_cases(tmp_path: Path) -> None:
