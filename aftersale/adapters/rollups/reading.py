@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from aftersale.adapters.rollups.writing import hour_of
 from aftersale.adapters.rows import event_dict
@@ -88,22 +99,25 @@ def sums_query(measures: Sequence[Measure]) -> Any:
                 hour.hour < bound["last"],
             )
         )
-        parts.append(
-            select(
-                literal(measure.name).label("measure"),
-                literal("items").label("source"),
-                func.count().label("counted"),
-                func.sum(item.hit.cast(Integer())).label("hits"),
-            ).where(
-                item.shop_id == bindparam("shop_id"),
-                item.measure == measure.name,
-                or_(
-                    and_(item.at > bound["start"], item.at < bound["first"]),
-                    and_(item.at >= bound["last"], item.at <= bound["end"]),
-                ),
-                or_(~item.pending, item.at < bound["cut"]),
+        # the partial hours at both ends, as two ranges: one OR of both would make PostgreSQL
+        # read every item of the measure and filter
+        for edge in (
+            and_(item.at > bound["start"], item.at < bound["first"]),
+            and_(item.at >= bound["last"], item.at <= bound["end"]),
+        ):
+            parts.append(
+                select(
+                    literal(measure.name).label("measure"),
+                    literal("items").label("source"),
+                    func.count().label("counted"),
+                    func.sum(item.hit.cast(Integer())).label("hits"),
+                ).where(
+                    item.shop_id == bindparam("shop_id"),
+                    item.measure == measure.name,
+                    edge,
+                    or_(~item.pending, item.at < bound["cut"]),
+                )
             )
-        )
     return union_all(*parts)
 
 
@@ -153,7 +167,7 @@ EXAMPLES = (
     .where(
         health_items.c.shop_id == bindparam("shop_id"),
         health_items.c.measure == bindparam("measure"),
-        health_items.c.hit.is_(True),
+        health_items.c.hit == true(),  # as the partial index ix_health_items_hits says
         health_items.c.at > bindparam("start"),
         health_items.c.at <= bindparam("end"),
     )

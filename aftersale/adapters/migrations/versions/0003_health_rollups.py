@@ -36,9 +36,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_health_items_window", "health_items", ["shop_id", "measure", "at"])
     op.create_index(
-        "ix_health_items_examples",
+        "ix_health_items_hits",
         "health_items",
-        ["shop_id", "measure", "hit", "at", "example"],
+        ["shop_id", "measure", "at", "example"],
+        sqlite_where=sa.text("hit = 1"),
+        postgresql_where=sa.text("hit"),
     )
     op.create_table(
         "health_hours",
