@@ -1,7 +1,8 @@
 """The ``aftersale`` command line. It only calls the façade, the replay and the renderers.
 
-Exit status, for every command, from one table: 0 done, 1 a command or line was refused,
-2 bad options, an unreadable file or an invalid policy, 3 the database failed.
+Exit status, for every command, from one table (``cli_options.EXIT_STATUS``): 0 done, 1 a
+command or line was refused, 2 bad options, an unreadable file or an invalid policy, 3 the
+database failed. The ``health`` group lives in ``cli_health``.
 """
 
 from __future__ import annotations
@@ -10,71 +11,26 @@ import logging
 import secrets
 import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import click
 
 from aftersale import render
-from aftersale.bootstrap import URL_VARIABLE, connect, database_url, shown_url, upgrade_database
-from aftersale.errors import AfterSaleError, CommandRefused, PolicyError, StorageError
-from aftersale.replay import ReplayFileError, ReplayResult, example_names, read_scenario, replay
-from aftersale.service.engine import AfterSale
-
-EXIT_STATUS: tuple[tuple[type[AfterSaleError], int], ...] = (
-    (CommandRefused, 1),
-    (ReplayFileError, 2),
-    (PolicyError, 2),
-    (StorageError, 3),
-    (AfterSaleError, 2),
+from aftersale.bootstrap import connect, database_url, shown_url, upgrade_database
+from aftersale.cli_health import health
+from aftersale.cli_options import (
+    KINDS,
+    AfterSaleGroup,
+    config_option,
+    db_option,
+    json_option,
+    operator_engine,
+    parse_instant,
 )
-KINDS = ("cancellation", "refund_only", "return_refund")
+from aftersale.replay import ReplayResult, example_names, read_scenario, replay
 
 
-class _Group(click.Group):
-    """Turns every aftersale error into a one-line message and the exit status of the table."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except AfterSaleError as error:
-            status = next(code for kind, code in EXIT_STATUS if isinstance(error, kind))
-            code = getattr(error, "code", type(error).__name__)
-            if ctx.meta.get("json"):
-                render.print_json({"error": {"code": code, "message": str(error)}})
-            click.echo(f"error [{code}]: {error}", err=True)
-            ctx.exit(status)
-
-
-def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    ctx.meta["json"] = value
-    return value
-
-
-json_option = click.option(
-    "--json", "as_json", is_flag=True, callback=_json_flag, help="Print JSON on stdout."
-)
-db_option = click.option(
-    "--db",
-    "db_url",
-    default=None,
-    help=f"Database URL (default: ${URL_VARIABLE} or aftersale.db).",
-)
-config_option = click.option(
-    "--config",
-    "config_dir",
-    default=None,
-    type=click.Path(file_okay=False, exists=True),
-    help="Policy folder (default: the shipped config/).",
-)
-
-
-def _engine(db_url: str | None, config_dir: str | None = None) -> AfterSale:
-    # An operator acts for buyers and sellers: --actor-id is checked when given, not required.
-    return connect(db_url, config_dir=config_dir, require_identity=False)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=AfterSaleGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """aftersale: after-sale cases as state machines with deadlines, events and a health score."""
     logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -99,7 +55,7 @@ def replay_command(
     if (file is None) == (example is None):
         names = ", ".join(example_names())
         raise click.UsageError(f"give a FILE or --example NAME (examples: {names})")
-    end = None if until is None else _instant(until, "--until")
+    end = None if until is None else parse_instant(until, "--until")
     result = replay(read_scenario(file, example), db_url=db_url, until=end, config_dir=config_dir)
     _print_replay(result, as_json)
     sys.exit(result.exit_status)
@@ -190,7 +146,7 @@ def case() -> None:
 @json_option
 def case_show(case_id: str, db_url: str | None, as_json: bool) -> None:
     """A case with its history, deadline and the actions allowed next."""
-    view = _engine(db_url).case(case_id)
+    view = operator_engine(db_url).case(case_id)
     render.print_json(view) if as_json else render.print_case(view)
 
 
@@ -210,7 +166,7 @@ def case_list(
     as_json: bool,
 ) -> None:
     """Cases, filtered by shop, state and kind, ordered by case id."""
-    views = _engine(db_url).cases(shop_id=shop, state=state, kind=kind, limit=limit)
+    views = operator_engine(db_url).cases(shop_id=shop, state=state, kind=kind, limit=limit)
     render.print_json(views) if as_json else render.console.print(render.case_table(views))
 
 
@@ -219,7 +175,7 @@ def case_list(
 @db_option
 def case_retry(case_id: str, db_url: str | None) -> None:
     """Put a quarantined case back in the sweep."""
-    released = _engine(db_url).retry_case(case_id)
+    released = operator_engine(db_url).retry_case(case_id)
     click.echo(f"{case_id}: {'back in the sweep' if released else 'was not quarantined'}")
 
 
@@ -252,7 +208,7 @@ def case_act(
     if evidence:
         fields["evidence"] = [_evidence_item(item) for item in evidence]
     given = {key: value for key, value in fields.items() if value is not None}
-    view = _engine(db_url).act(case_id, action, actor, at=at, actor_id=actor_id, **given)
+    view = operator_engine(db_url).act(case_id, action, actor, at=at, actor_id=actor_id, **given)
     render.print_json(view) if as_json else render.print_case(view)
 
 
@@ -324,108 +280,12 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
     render.console.print(render.bench_table(report))
 
 
-class _ShopFirst(click.Group):
-    """``aftersale health SHOP`` reports on a shop; ``aftersale health backfill`` rebuilds."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["report", *args]
-        return super().parse_args(ctx, args)
-
-
-@cli.group(cls=_ShopFirst)
-def health() -> None:
-    """The shop health score: aftersale health SHOP [--as-of T] [--history N] [--json]."""
-
-
-@health.command("report")
-@click.argument("shop_id")
-@click.option("--as-of", "as_of", default=None, help="ISO instant (default: now).")
-@click.option(
-    "--history",
-    default=None,
-    type=click.IntRange(1, 3650),
-    help="Show the last N daily snapshots instead.",
-)
-@click.option(
-    "--chart",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="With --history: also draw the trend to this .png or .svg file.",
-)
-@db_option
-@config_option
-@json_option
-def health_report(
-    shop_id: str,
-    as_of: str | None,
-    history: int | None,
-    chart: str | None,
-    db_url: str | None,
-    config_dir: str | None,
-    as_json: bool,
-) -> None:
-    """A shop's health report: each metric with its numbers, points and costly examples."""
-    if history is not None:
-        engine = _engine(db_url, config_dir)
-        trend = engine.health_history(shop_id, history)
-        if chart is not None and trend and engine.health_settings is not None:
-            from aftersale.chart import draw_trend
-
-            draw_trend(shop_id, trend, engine.health_settings[0], Path(chart))
-            click.echo(f"chart written to {chart}", err=True)
-        render.print_json(trend) if as_json else render.console.print(
-            render.trend_table(shop_id, trend)
-        )
-        return
-    report = _engine(db_url, config_dir).health(
-        shop_id, None if as_of is None else _instant(as_of, "--as-of")
-    )
-    render.print_json(report) if as_json else render.print_health(report)
-
-
-@health.command("backfill")
-@click.option("--shop", "shop_id", required=True)
-@click.option("--from", "start", required=True, help="ISO instant.")
-@click.option("--to", "end", required=True, help="ISO instant.")
-@db_option
-@config_option
-def health_backfill(
-    shop_id: str, start: str, end: str, db_url: str | None, config_dir: str | None
-) -> None:
-    """Rebuild a shop's daily snapshots between two instants from its events."""
-    from rich.progress import Progress
-
-    first, last = _instant(start, "--from"), _instant(end, "--to")
-    days = max(1, (last - first).days + 1)
-    with Progress(console=render.console, transient=True) as progress:
-        task = progress.add_task(f"rebuilding {shop_id}", total=days)
-        rebuilt = _engine(db_url, config_dir).backfill_health(
-            shop_id, first, last, on_day=lambda _midnight: progress.advance(task)
-        )
-    click.echo(f"{shop_id}: {rebuilt} daily snapshots rebuilt")
-
-
-@health.command("rebuild")
-@db_option
-@config_option
-def health_rebuild(db_url: str | None, config_dir: str | None) -> None:
-    """Recompute the health rollups from the event log (after health.toml changed)."""
-    from rich.progress import Progress
-
-    engine = _engine(db_url, config_dir)
-    with Progress(console=render.console, transient=True) as progress:
-        task = progress.add_task("folding events", total=engine.store.count_events())
-        subjects = engine.rebuild_health(on_events=lambda seen: progress.advance(task, seen))
-    click.echo(f"health rollups rebuilt: {subjects} orders and messages")
-
-
 @cli.command()
 @db_option
 @json_option
 def verify(db_url: str | None, as_json: bool) -> None:
     """Check the database against the engine's invariants; exit 1 when any is broken."""
-    violations = _engine(db_url).verify()
+    violations = operator_engine(db_url).verify()
     if as_json:
         render.print_json({"violations": violations})
     elif violations:
@@ -444,7 +304,7 @@ def verify(db_url: str | None, as_json: bool) -> None:
 @json_option
 def status(db_url: str | None, as_json: bool) -> None:
     """The timers' backlog: overdue deadlines, oldest lag, next deadline, quarantined cases."""
-    backlog = _engine(db_url).status()
+    backlog = operator_engine(db_url).status()
     if as_json:
         render.print_json(backlog)
         return
@@ -468,8 +328,11 @@ def order() -> None:
 @json_option
 def order_show(order_id: str, db_url: str | None, as_json: bool) -> None:
     """The facts the engine keeps about an order, and what is still refundable."""
-    view = _engine(db_url).order(order_id)
+    view = operator_engine(db_url).order(order_id)
     render.print_json(view) if as_json else render.print_order(view)
+
+
+cli.add_command(health)
 
 
 def _print_replay(result: ReplayResult, as_json: bool) -> None:
@@ -479,16 +342,6 @@ def _print_replay(result: ReplayResult, as_json: bool) -> None:
         return
     render.console.print(render.outcome_table(output["cases"], f"cases as of {output['clock']}"))
     render.print_errors(output["errors"])
-
-
-def _instant(text: str, name: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant", param_hint=name) from None
-    if value.tzinfo is None:
-        raise click.BadParameter("needs a UTC offset, e.g. 2026-03-31T00:00:00Z", param_hint=name)
-    return value
 
 
 def _duration(text: str, name: str) -> timedelta | None:

@@ -1,0 +1,113 @@
+"""``aftersale health``: a shop's report, its daily snapshots and their chart, backfill and
+the rollups' rebuild."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aftersale import render
+from aftersale.cli_options import (
+    config_option,
+    db_option,
+    json_option,
+    operator_engine,
+    parse_instant,
+)
+
+
+class _ShopFirst(click.Group):
+    """``aftersale health SHOP`` reports on a shop; ``aftersale health backfill`` rebuilds."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["report", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_ShopFirst)
+def health() -> None:
+    """The shop health score: aftersale health SHOP [--as-of T] [--history N] [--json]."""
+
+
+@health.command("report")
+@click.argument("shop_id")
+@click.option("--as-of", "as_of", default=None, help="ISO instant (default: now).")
+@click.option(
+    "--history",
+    default=None,
+    type=click.IntRange(1, 3650),
+    help="Show the last N daily snapshots instead.",
+)
+@click.option(
+    "--chart",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With --history: also draw the trend to this .png or .svg file.",
+)
+@db_option
+@config_option
+@json_option
+def health_report(
+    shop_id: str,
+    as_of: str | None,
+    history: int | None,
+    chart: str | None,
+    db_url: str | None,
+    config_dir: str | None,
+    as_json: bool,
+) -> None:
+    """A shop's health report: each metric with its numbers, points and costly examples."""
+    if history is not None:
+        engine = operator_engine(db_url, config_dir)
+        trend = engine.health_history(shop_id, history)
+        if chart is not None and trend and engine.health_settings is not None:
+            from aftersale.chart import draw_trend
+
+            draw_trend(shop_id, trend, engine.health_settings[0], Path(chart))
+            click.echo(f"chart written to {chart}", err=True)
+        render.print_json(trend) if as_json else render.console.print(
+            render.trend_table(shop_id, trend)
+        )
+        return
+    report = operator_engine(db_url, config_dir).health(
+        shop_id, None if as_of is None else parse_instant(as_of, "--as-of")
+    )
+    render.print_json(report) if as_json else render.print_health(report)
+
+
+@health.command("backfill")
+@click.option("--shop", "shop_id", required=True)
+@click.option("--from", "start", required=True, help="ISO instant.")
+@click.option("--to", "end", required=True, help="ISO instant.")
+@db_option
+@config_option
+def health_backfill(
+    shop_id: str, start: str, end: str, db_url: str | None, config_dir: str | None
+) -> None:
+    """Rebuild a shop's daily snapshots between two instants from its events."""
+    from rich.progress import Progress
+
+    first, last = parse_instant(start, "--from"), parse_instant(end, "--to")
+    days = max(1, (last - first).days + 1)
+    with Progress(console=render.console, transient=True) as progress:
+        task = progress.add_task(f"rebuilding {shop_id}", total=days)
+        rebuilt = operator_engine(db_url, config_dir).backfill_health(
+            shop_id, first, last, on_day=lambda _midnight: progress.advance(task)
+        )
+    click.echo(f"{shop_id}: {rebuilt} daily snapshots rebuilt")
+
+
+@health.command("rebuild")
+@db_option
+@config_option
+def health_rebuild(db_url: str | None, config_dir: str | None) -> None:
+    """Recompute the health rollups from the event log (after health.toml changed)."""
+    from rich.progress import Progress
+
+    engine = operator_engine(db_url, config_dir)
+    with Progress(console=render.console, transient=True) as progress:
+        task = progress.add_task("folding events", total=engine.store.count_events())
+        subjects = engine.rebuild_health(on_events=lambda seen: progress.advance(task, seen))
+    click.echo(f"health rollups rebuilt: {subjects} orders and messages")

@@ -1,0 +1,76 @@
+"""What every ``aftersale`` command shares: its options, its exit statuses, its engine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from aftersale import render
+from aftersale.bootstrap import URL_VARIABLE, connect
+from aftersale.errors import AfterSaleError, CommandRefused, PolicyError, StorageError
+from aftersale.replay import ReplayFileError
+from aftersale.service.engine import AfterSale
+
+EXIT_STATUS: tuple[tuple[type[AfterSaleError], int], ...] = (
+    (CommandRefused, 1),
+    (ReplayFileError, 2),
+    (PolicyError, 2),
+    (StorageError, 3),
+    (AfterSaleError, 2),
+)
+KINDS = ("cancellation", "refund_only", "return_refund")
+
+
+class AfterSaleGroup(click.Group):
+    """Turns every aftersale error into a one-line message and the exit status of the table."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AfterSaleError as error:
+            status = next(code for kind, code in EXIT_STATUS if isinstance(error, kind))
+            code = getattr(error, "code", type(error).__name__)
+            if ctx.meta.get("json"):
+                render.print_json({"error": {"code": code, "message": str(error)}})
+            click.echo(f"error [{code}]: {error}", err=True)
+            ctx.exit(status)
+
+
+def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta["json"] = value
+    return value
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, callback=_json_flag, help="Print JSON on stdout."
+)
+db_option = click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help=f"Database URL (default: ${URL_VARIABLE} or aftersale.db).",
+)
+config_option = click.option(
+    "--config",
+    "config_dir",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help="Policy folder (default: the shipped config/).",
+)
+
+
+def operator_engine(db_url: str | None, config_dir: str | None = None) -> AfterSale:
+    # An operator acts for buyers and sellers: --actor-id is checked when given, not required.
+    return connect(db_url, config_dir=config_dir, require_identity=False)
+
+
+def parse_instant(text: str, name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant", param_hint=name) from None
+    if value.tzinfo is None:
+        raise click.BadParameter("needs a UTC offset, e.g. 2026-03-31T00:00:00Z", param_hint=name)
+    return value
