@@ -79,19 +79,21 @@ class SnapshotTaker:
                 self._track(shop_id, market, paid_at)
 
     def _track(self, shop_id: str, market: str, first_paid: datetime) -> None:
+        """A shop seen for the first time: its next snapshot is after its last one, if another
+        process took any, else after its first order."""
+        last = self.store.snapshots(shop_id, 1)
+        self._start(shop_id, market, last[0]["taken_at"] if last else first_paid)
+
+    def _start(self, shop_id: str, market: str, after: datetime) -> None:
         assert self._next is not None
         zone = self.policy.market(market).timezone
         self._zones[shop_id] = zone
-        last = self.store.snapshots(shop_id, 1)
-        after = last[0]["taken_at"] if last else first_paid
         self._next[shop_id] = next_local_midnight(after, zone)
 
     def note_shop(self, shop_id: str, market: str, paid_at: datetime) -> None:
         """A shop this process just saw its first order of."""
         if self._next is not None and shop_id not in self._next:
-            zone = self.policy.market(market).timezone
-            self._zones[shop_id] = zone
-            self._next[shop_id] = next_local_midnight(paid_at, zone)
+            self._start(shop_id, market, paid_at)
 
     def instants(self, until: datetime) -> list[datetime]:
         """Every distinct midnight at or before ``until`` at which some shop is due."""

@@ -74,20 +74,21 @@ class Rollups:
     def record(self, connection: Connection, new_events: Sequence[Event]) -> None:
         """Fold newly appended events into their subjects, items and hourly sums."""
         touched = [
-            (key, event)
+            (key, event, mapping)
             for event in new_events
-            if event.shop_id is not None and (key := subject_of(as_mapping(event))) is not None
+            if event.shop_id is not None
+            and (key := subject_of(mapping := as_mapping(event))) is not None
         ]
         if not touched:
             return
-        subjects = self._load(connection, sorted({key for key, _ in touched}))
+        subjects = self._load(connection, sorted({key for key, _, _ in touched}))
         before = {key: self._items(subject.record) for key, subject in subjects.items()}
-        for key, event in touched:
+        for key, event, mapping in touched:
             subject = subjects.get(key)
             if subject is None:
                 assert event.shop_id is not None
                 subject = subjects[key] = Subject(event.shop_id, ShopRecord(), stored=False)
-            apply(subject.record, as_mapping(event), event.at)
+            apply(subject.record, mapping, event.at)
         changes = Changes()
         for key, subject in subjects.items():
             changes.diff(subject.shop_id, before.get(key, {}), self._items(subject.record))

@@ -78,8 +78,8 @@ class Window:
 
 def sums_query(measures: Sequence[Measure]) -> Any:
     """One statement for every measure's window: the sums of its whole hours and the count of
-    the items in its partial hours, as rows (measure, source, counted, hits). Built once per
-    health.toml, with each window's bounds as parameters."""
+    the items in its partial hours, as rows (measure, counted, hits), several per measure.
+    Built once per health.toml, with each window's bounds as parameters."""
     hour, item = health_hours.c, health_items.c
     parts: list[Any] = []
     for index, measure in enumerate(measures):
@@ -89,7 +89,6 @@ def sums_query(measures: Sequence[Measure]) -> Any:
         parts.append(
             select(
                 literal(measure.name).label("measure"),
-                literal("hours").label("source"),
                 func.sum(hour.counted).label("counted"),
                 func.sum(hour.hits).label("hits"),
             ).where(
@@ -108,7 +107,6 @@ def sums_query(measures: Sequence[Measure]) -> Any:
             parts.append(
                 select(
                     literal(measure.name).label("measure"),
-                    literal("items").label("source"),
                     func.count().label("counted"),
                     func.sum(item.hit.cast(Integer())).label("hits"),
                 ).where(
