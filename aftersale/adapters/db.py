@@ -7,20 +7,35 @@ from contextlib import contextmanager
 from importlib.resources import files
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from aftersale.adapters.prepared import Prepared
 from aftersale.errors import Conflict, StorageError
+
+# Every command begins with one of these on SQLite: run on the driver (see prepared.py).
+BEGIN_READ = Prepared(text("BEGIN"))
+BEGIN_WRITE = Prepared(text("BEGIN IMMEDIATE"))
 
 DEFAULT_URL = "sqlite:///aftersale.db"
 MEMORY_URL = "sqlite://"
 READ_ONLY = "aftersale_read_only"  # execution option: this transaction only reads
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# JSON columns (every event's data, every health record) are encoded with every command:
+# orjson does it several times faster than the standard library.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
 
 
 def safe_url(url: str) -> str:
@@ -42,7 +57,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False))
     try:
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, **JSON_CODEC)
     except (ArgumentError, ImportError) as error:
         raise StorageError(f"cannot use {safe_url(url)}: {error}") from None
 
@@ -52,7 +67,7 @@ def _sqlite_engine(url: str) -> Engine:
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if in_memory:
         options["poolclass"] = StaticPool
-    engine = create_engine(url, **options)
+    engine = create_engine(url, **options, **JSON_CODEC)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -73,7 +88,7 @@ def _sqlite_engine(url: str) -> Engine:
         # another process took the write lock after it read (SQLite's deferred-lock upgrade).
         # Reads take no lock at all (WAL readers never block the writer).
         reading = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        (BEGIN_READ if reading else BEGIN_WRITE).run(connection)
 
     return engine
 

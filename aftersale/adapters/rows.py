@@ -1,18 +1,21 @@
 """Rows and aggregates: converting between them, and the statements the store runs hot.
 
-Statements are built once (``functools.cache``): building one costs more than SQLite takes to
-run it.
+Hot statements are built once (``functools.cache``) and run on the driver
+(:mod:`aftersale.adapters.prepared`): SQLAlchemy's per-call overhead is several times what
+SQLite takes to run them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Row, Select, Table, Update, bindparam, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 
+from aftersale.adapters.prepared import Prepared
 from aftersale.adapters.schema import cases, orders
 from aftersale.clock import iso
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
@@ -39,11 +42,12 @@ MUTABLE = {
 }
 
 
+EVENT_COLUMNS = ("event_id", "type", "at", "recorded_at", "case_id", "order_id", "shop_id", "data")
 MUTABLE_COLUMNS = frozenset(MUTABLE["cases"] + MUTABLE["orders"])
 
 
 @cache
-def claim_statement(postgres: bool) -> Select[Any]:
+def claim_statement(postgres: bool) -> Prepared:
     """Due cases, oldest deadline first; on PostgreSQL locked with their orders, skipping rows
     another daemon holds."""
     query = (
@@ -56,25 +60,43 @@ def claim_statement(postgres: bool) -> Select[Any]:
         query = query.join(orders, orders.c.order_id == cases.c.order_id).with_for_update(
             skip_locked=True, of=[cases, orders]
         )
-    return query
-
-
-# Statements are built once: building one costs more than SQLite takes to run it.
-@cache
-def by_key(table: Table, key: str) -> Select[Any]:
-    return select(table).where(table.c[key] == bindparam("k"))
+    return Prepared(query)
 
 
 @cache
-def insert_statement(table: Table) -> Insert:
-    return insert(table)
+def by_key(table: Table, key: str) -> Prepared:
+    return Prepared(select(table).where(table.c[key] == bindparam("k")))
 
 
 @cache
-def update_statement(table: Table, key: str) -> Update:
+def by_keys(table: Table, key: str, count: int) -> Prepared:
+    """Rows by ``count`` keys (``k0``, ``k1``, …), in key order: :func:`keyed` fills them in."""
+    wanted = table.c[key].in_([bindparam(f"k{n}") for n in range(count)])
+    return Prepared(select(table).where(wanted).order_by(table.c[key]))
+
+
+KEYS_AT_ONCE = 512  # keys per statement: far below any SQLite's limit on parameters
+
+
+def keyed(keys: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """``keys`` as the parameters of :func:`by_keys`, padded (with the last key again) to a
+    power of two so that a few statements serve every length."""
+    count = 1 << max(len(keys) - 1, 0).bit_length()
+    padded = [*keys, *[keys[-1]] * (count - len(keys))]
+    return count, {f"k{n}": key for n, key in enumerate(padded)}
+
+
+@cache
+def insert_statement(table: Table, columns: tuple[str, ...]) -> Prepared:
+    """``INSERT INTO table (columns)``; nothing read back (no ``RETURNING`` on PostgreSQL)."""
+    return Prepared(insert(table).inline(), columns)
+
+
+@cache
+def update_statement(table: Table, key: str) -> Prepared:
     """``UPDATE table SET <mutable> WHERE key = :k AND version = :expected``, for executemany."""
     columns = (*MUTABLE[table.name], "version")
-    return (
+    return Prepared(
         update(table)
         .where(table.c[key] == bindparam("k"), table.c.version == bindparam("expected"))
         .values({name: bindparam(f"v_{name}") for name in columns})

@@ -1,244 +1,27 @@
-"""The SQLAlchemy store: aggregates in and out of rows, optimistic concurrency, the event log.
-
-Every write of a case or an order is a compare-and-set on its ``version`` column: of two writers
-that read the same version, exactly one updates a row and the other gets :class:`Conflict` and
-rolls back everything it did. Due deadlines are claimed with ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL; on SQLite every write transaction starts with ``BEGIN IMMEDIATE``, so one writer
-at a time holds the whole database and a plain read is already a claim.
-"""
+"""The SQLAlchemy store: the event log, reads for operators, and the transactions commands
+run in (:mod:`aftersale.adapters.transaction`)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Row,
-    Table,
-    bindparam,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Engine, Row, Table, func, select, update
 
-from aftersale.adapters.db import READ_ONLY, translate_errors
+from aftersale.adapters.db import BEGIN_READ, BEGIN_WRITE, translate_errors
+from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups import Rollups
-from aftersale.adapters.rows import (
-    as_utc,
-    by_key,
-    case_from,
-    case_values,
-    claim_statement,
-    event_dict,
-    insert_statement,
-    order_from,
-    order_values,
-    update_statement,
-    versioned,
-)
-from aftersale.adapters.schema import cases, events, messages, orders, policies, snapshots
+from aftersale.adapters.rows import as_utc, case_from, event_dict, order_from
+from aftersale.adapters.schema import cases, events, orders, policies, snapshots
+from aftersale.adapters.transaction import SqlTransaction
 from aftersale.clock import iso
-from aftersale.domain.events import Event
 from aftersale.domain.health.items import Count
 from aftersale.domain.model import Case, Order
 from aftersale.errors import Conflict
 
-
-class SqlTransaction:
-    def __init__(self, connection: Connection, rollups: Rollups | None = None) -> None:
-        self.connection = connection
-        self.rollups = rollups
-        self.postgres = connection.dialect.name == "postgresql"
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested transaction: an error inside undoes only what was written inside."""
-        with translate_errors(), self.connection.begin_nested():
-            yield
-
-    # -- orders -----------------------------------------------------------------------------
-
-    def order(self, order_id: str) -> Order | None:
-        row = self.connection.execute(by_key(orders, "order_id"), {"k": order_id}).first()
-        return None if row is None else order_from(row)
-
-    def orders(self, order_ids: Sequence[str]) -> dict[str, Order]:
-        if not order_ids:
-            return {}
-        rows = self.connection.execute(select(orders).where(orders.c.order_id.in_(order_ids)))
-        return {row.order_id: order_from(row) for row in rows}
-
-    def add_order(self, order: Order) -> None:
-        self.connection.execute(insert_statement(orders), {**order_values(order), "version": 1})
-        order.version = 1
-
-    def save_order(self, order: Order) -> None:
-        self.save_orders([order])
-
-    def save_orders(self, changed: Sequence[Order]) -> None:
-        """Compare-and-set every order on its version, in one round trip."""
-        rows = [versioned(order_values(o), o.order_id, o.version) for o in changed]
-        if rows and self.connection.execute(
-            update_statement(orders, "order_id"), rows
-        ).rowcount != len(rows):
-            raise Conflict("an order was changed by another writer; try again")
-        for order in changed:
-            order.version += 1
-
-    # -- cases ------------------------------------------------------------------------------
-
-    def case(self, case_id: str) -> Case | None:
-        row = self.connection.execute(by_key(cases, "case_id"), {"k": case_id}).first()
-        return None if row is None else case_from(row)
-
-    def add_case(self, case: Case) -> None:
-        self.connection.execute(insert_statement(cases), {**case_values(case), "version": 1})
-        case.version = 1
-
-    def save_case(self, case: Case) -> None:
-        self.save_cases([case])
-
-    def save_cases(self, changed: Sequence[Case]) -> None:
-        """Compare-and-set every case on its version, in one round trip."""
-        rows = [versioned(case_values(c), c.case_id, c.version) for c in changed]
-        if rows and self.connection.execute(
-            update_statement(cases, "case_id"), rows
-        ).rowcount != len(rows):
-            first = changed[0]
-            raise Conflict(
-                f"case {first.case_id} was changed by another writer; try again"
-                if len(changed) == 1
-                else "a case was changed by another writer; try again",
-                case_id=first.case_id if len(changed) == 1 else None,
-                state=first.state.value if len(changed) == 1 else None,
-            )
-        for case in changed:
-            case.version += 1
-
-    def claim_due(self, until: datetime, limit: int) -> list[Case]:
-        query = claim_statement(self.postgres)
-        return [
-            case_from(row) for row in self.connection.execute(query, {"until": until, "n": limit})
-        ]
-
-    def quarantine(self, case_id: str, at: datetime, error: str) -> None:
-        self.connection.execute(
-            update(cases)
-            .where(cases.c.case_id == case_id)
-            .values(quarantined_at=at, quarantine_error=error[:2000])
-        )
-
-    def claim_reminders(
-        self, now: datetime, until: datetime, states: Sequence[str], limit: int
-    ) -> list[Case]:
-        """Cases in ``states`` whose deadline falls in (now, until] and was not yet reminded."""
-        query = (
-            select(cases)
-            .where(
-                cases.c.deadline_at > now,
-                cases.c.deadline_at <= until,
-                cases.c.state.in_(states),
-                cases.c.quarantined_at.is_(None),
-                or_(cases.c.reminded_for.is_(None), cases.c.reminded_for != cases.c.deadline_at),
-            )
-            .order_by(cases.c.deadline_at, cases.c.case_id)
-            .limit(limit)
-        )
-        if self.postgres:
-            query = query.with_for_update(skip_locked=True)
-        return [case_from(row) for row in self.connection.execute(query)]
-
-    def mark_reminded(self, reminded: Sequence[Case]) -> None:
-        if reminded:
-            self.connection.execute(
-                update(cases)
-                .where(cases.c.case_id == bindparam("k"))
-                .values(reminded_for=bindparam("deadline")),
-                [{"k": case.case_id, "deadline": case.deadline_at} for case in reminded],
-            )
-
-    # -- events, policies, messages ---------------------------------------------------------
-
-    def append(self, new_events: Sequence[Event], recorded_at: datetime) -> list[int]:
-        if new_events:
-            self.connection.execute(
-                insert_statement(events),
-                [
-                    {
-                        "event_id": str(uuid.uuid4()),
-                        "type": e.type,
-                        "at": e.at,
-                        "recorded_at": recorded_at,
-                        "case_id": e.case_id,
-                        "order_id": e.order_id,
-                        "shop_id": e.shop_id,
-                        "data": e.data or {},
-                    }
-                    for e in new_events
-                ],
-            )
-            if self.rollups is not None:
-                self.rollups.record(self.connection, new_events)
-        return []
-
-    def policy_document(self, version: str) -> dict[str, Any] | None:
-        row = self.connection.execute(
-            select(policies.c.document).where(policies.c.version == version)
-        ).first()
-        return None if row is None else dict(row.document)
-
-    def save_policy(self, version: str, document: dict[str, Any], at: datetime) -> bool:
-        """Store the policy unless it is there; True when it was already stored."""
-        query = select(policies.c.version).where(policies.c.version == version)
-        if self.connection.execute(query).first() is not None:
-            return True
-        self.connection.execute(
-            insert(policies).values(version=version, document=document, created_at=at)
-        )
-        return False
-
-    def add_snapshot(self, row: dict[str, Any]) -> None:
-        self.connection.execute(insert(snapshots).values(**row))
-
-    def delete_snapshots(self, shop_id: str, start: datetime, end: datetime) -> int:
-        query = snapshots.delete().where(
-            snapshots.c.shop_id == shop_id,
-            snapshots.c.taken_at >= start,
-            snapshots.c.taken_at <= end,
-        )
-        return int(self.connection.execute(query).rowcount)
-
-    def last_snapshots(self, shop_id: str, limit: int, before: datetime) -> list[dict[str, Any]]:
-        query = (
-            select(snapshots.c.taken_at, snapshots.c.score, snapshots.c.alert_open)
-            .where(snapshots.c.shop_id == shop_id, snapshots.c.taken_at < before)
-            .order_by(snapshots.c.taken_at.desc())
-            .limit(limit)
-        )
-        return [dict(row._mapping) for row in self.connection.execute(query)]
-
-    def message(self, message_id: str) -> dict[str, Any] | None:
-        row = self.connection.execute(
-            select(messages).where(messages.c.message_id == message_id)
-        ).first()
-        return None if row is None else dict(row._mapping)
-
-    def save_message(self, row: dict[str, Any]) -> None:
-        if self.message(row["message_id"]) is None:
-            self.connection.execute(insert(messages).values(**row))
-        else:
-            self.connection.execute(
-                update(messages)
-                .where(messages.c.message_id == row["message_id"])
-                .values(replied_at=row["replied_at"])
-            )
+__all__ = ["SqlStore", "SqlTransaction"]
 
 
 class SqlStore:
@@ -247,19 +30,43 @@ class SqlStore:
     def __init__(self, engine: Engine, rollups: Rollups | None = None) -> None:
         self.engine = engine
         self.rollups = rollups  # kept with every append when given
+        self.sqlite = engine.dialect.name == "sqlite"
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        with translate_errors(self.engine), self.engine.begin() as connection:
-            yield SqlTransaction(connection, self.rollups)
+        with translate_errors(self.engine), self._linked(reading=False) as link:
+            yield SqlTransaction(link, self.rollups)
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
         """A transaction that only reads: on SQLite it takes no write lock."""
-        with translate_errors(self.engine), self.engine.connect() as connection:
-            reading = connection.execution_options(**{READ_ONLY: True})
-            with reading.begin():
-                yield SqlTransaction(reading)
+        with translate_errors(self.engine), self._linked(reading=True) as link:
+            yield SqlTransaction(link)
+
+    @contextmanager
+    def _linked(self, reading: bool) -> Iterator[Link]:
+        """A pooled driver connection in a transaction, committed if the block ends cleanly.
+
+        Commands run here rather than in a SQLAlchemy transaction: checking a connection out,
+        beginning and committing through SQLAlchemy cost more than SQLite takes to commit.
+        The pool is SQLAlchemy's (its pre-ping, its reset on return) and errors are raised as
+        SQLAlchemy raises them.
+        """
+        pooled = self.engine.raw_connection()
+        link = Link(pooled.dbapi_connection, self.engine.dialect, pooled.invalidate)
+        try:
+            if self.sqlite:  # the engine's own BEGIN for SQLite (see db.py)
+                (BEGIN_READ if reading else BEGIN_WRITE).run(link)
+            yield link
+            with link.errors("COMMIT"):
+                pooled.commit()
+        except BaseException:
+            if pooled.dbapi_connection is not None:  # None once invalidated
+                with suppress(Exception):
+                    pooled.rollback()
+            raise
+        finally:
+            pooled.close()
 
     def history(self, case_id: str) -> list[dict[str, Any]]:
         query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)

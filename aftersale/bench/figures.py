@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -14,11 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from aftersale.bench import timers
+from aftersale.bench.commands import commands
 from aftersale.bench.figure import Figure
 from aftersale.bench.health import nightly_snapshots, report_latency
 from aftersale.bench.seed import seed_due_cases
 from aftersale.bootstrap import connect
-from aftersale.clock import VirtualClock
 from aftersale.demo import month_scenario
 from aftersale.domain.machine import Machines
 from aftersale.domain.model import Action, Actor, Case, Kind, Responsibility, State
@@ -117,79 +116,6 @@ def transition_cost(scale: dict[str, int], url: str) -> list[Figure]:
             "transition", "µs", ours, baseline, "bare transitions trigger", "≤ 2× the bare trigger"
         )
     ]
-
-
-def commands(scale: dict[str, int], url: str) -> list[Figure]:
-    """open + approve, one transaction each, against the same writes with bare sqlite3."""
-    count = scale["commands"]
-    with tempfile.TemporaryDirectory() as folder:
-        db_url = url if not url.startswith("sqlite") else f"sqlite:///{Path(folder) / 'c.db'}"
-        clock = VirtualClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
-        engine = connect(db_url, clock=clock)
-        tag = uuid.uuid4().hex[:6]
-        for number in range(count):
-            engine.order_paid(f"{tag}O{number}", "shop-a", "buyer-a", "US", "USD", "20.00")
-            engine.order_shipped(f"{tag}O{number}")
-        clock.move_to(clock.now() + timedelta(days=1))
-        started = time.perf_counter()
-        for number in range(count):
-            engine.open_case(
-                f"{tag}C{number}",
-                f"{tag}O{number}",
-                "refund_only",
-                "buyer",
-                "not_received",
-                actor_id="buyer-a",
-            )
-            engine.act(f"{tag}C{number}", "approve", "seller", actor_id="shop-a")
-        ours = 2 * count / (time.perf_counter() - started)
-        baseline = _bare_sqlite_commands(Path(folder) / "bare.db", count)
-    return [
-        Figure(
-            "commands",
-            "commands/s",
-            ours,
-            baseline,
-            "same writes, bare sqlite3",
-            "≥ 50 % of bare and ≥ 5,000/s on SQLite",
-            detail="open and approve, one transaction each (baseline always SQLite)",
-        )
-    ]
-
-
-def _bare_sqlite_commands(path: Path, count: int) -> float:
-    """What a command costs at the least: read the order, write case and event, commit."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, amount TEXT, open_case TEXT, v INT)")
-    db.execute("CREATE TABLE cases (id TEXT PRIMARY KEY, order_id TEXT, state TEXT, v INT)")
-    db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, case_id TEXT, data TEXT)")
-    db.executemany(
-        "INSERT INTO orders VALUES (?, '20.00', NULL, 1)", [(f"O{n}",) for n in range(count)]
-    )
-    started = time.perf_counter()
-    for n in range(count):
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("SELECT * FROM orders WHERE id = ?", (f"O{n}",)).fetchone()
-        db.execute("INSERT INTO cases VALUES (?, ?, 'pending_review', 1)", (f"C{n}", f"O{n}"))
-        db.execute(
-            "UPDATE orders SET open_case = ?, v = v + 1 WHERE id = ? AND v = 1", (f"C{n}", f"O{n}")
-        )
-        db.execute("INSERT INTO events (case_id, data) VALUES (?, ?)", (f"C{n}", '{"a":1}'))
-        db.execute("COMMIT")
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("SELECT * FROM cases WHERE id = ?", (f"C{n}",)).fetchone()
-        db.execute("SELECT * FROM orders WHERE id = ?", (f"O{n}",)).fetchone()
-        db.execute(
-            "UPDATE cases SET state = 'refunded', v = v + 1 WHERE id = ? AND v = 1", (f"C{n}",)
-        )
-        db.execute("UPDATE orders SET open_case = NULL, v = v + 1 WHERE id = ?", (f"O{n}",))
-        db.execute("INSERT INTO events (case_id, data) VALUES (?, ?)", (f"C{n}", '{"a":2}'))
-        db.execute("COMMIT")
-    seconds = time.perf_counter() - started
-    db.close()
-    return 2 * count / seconds
 
 
 def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:

@@ -11,6 +11,7 @@ import pytest
 FIGURES = {
     "transition",
     "commands",
+    "commands (floor)",
     "timers, 1 process",
     "replay",
     "health report",
@@ -32,6 +33,10 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert {figure["name"] for figure in report["figures"]} == FIGURES
+    by_name = {figure["name"]: figure for figure in report["figures"]}
+    # on SQLite the commands' baseline replays the very statements our run sent to the driver
+    assert by_name["commands"]["baseline"] is not None
+    assert "statements a command" in by_name["commands"]["detail"]
     for figure in report["figures"]:
         assert figure["ours"] > 0, figure
         if figure["baseline"] is not None:

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, text
 
+from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups.reading import (
     Rewind,
     Window,
@@ -33,13 +34,14 @@ from aftersale.adapters.rollups.reading import (
 from aftersale.adapters.rollups.rebuilding import subject_batches
 from aftersale.adapters.rollups.writing import (
     INSERT_SUBJECT,
-    LOAD_SUBJECTS,
     UPDATE_SUBJECT,
     Changes,
     ItemKey,
     Subject,
     as_mapping,
+    load_subjects,
 )
+from aftersale.adapters.rows import KEYS_AT_ONCE, keyed
 from aftersale.adapters.schema import (
     events,
     health_hours,
@@ -71,7 +73,7 @@ class Rollups:
 
     # -- writing, inside the transaction of the events --------------------------------------
 
-    def record(self, connection: Connection, new_events: Sequence[Event]) -> None:
+    def record(self, connection: Link | Connection, new_events: Sequence[Event]) -> None:
         """Fold newly appended events into their subjects, items and hourly sums."""
         touched = [
             (key, event, mapping)
@@ -95,11 +97,15 @@ class Rollups:
         self._save_subjects(connection, subjects)
         changes.write(connection)
 
-    def _load(self, connection: Connection, keys: list[str]) -> dict[str, Subject]:
-        return {
-            row.subject_id: Subject(row.shop_id, record_from_json(row.record), stored=True)
-            for row in connection.execute(LOAD_SUBJECTS, {"keys": keys})
-        }
+    def _load(self, connection: Link | Connection, keys: list[str]) -> dict[str, Subject]:
+        found: dict[str, Subject] = {}
+        for start in range(0, len(keys), KEYS_AT_ONCE):
+            count, params = keyed(keys[start : start + KEYS_AT_ONCE])
+            for row in load_subjects(count).rows(connection, params):
+                found[row.subject_id] = Subject(
+                    row.shop_id, record_from_json(row.record), stored=True
+                )
+        return found
 
     def _items(self, record: ShopRecord) -> dict[ItemKey, Item]:
         return {
@@ -109,7 +115,7 @@ class Rollups:
         }
 
     @staticmethod
-    def _save_subjects(connection: Connection, subjects: Mapping[str, Subject]) -> None:
+    def _save_subjects(connection: Link | Connection, subjects: Mapping[str, Subject]) -> None:
         rows = [
             {
                 "k": key,
@@ -119,18 +125,17 @@ class Rollups:
             }
             for key, s in subjects.items()
         ]
-        if added := [row for row in rows if row["new"]]:
-            connection.execute(
-                INSERT_SUBJECT,
-                [
-                    {"subject_id": r["k"], "shop_id": r["shop_id"], "record": r["record"]}
-                    for r in added
-                ],
-            )
-        if kept := [row for row in rows if not row["new"]]:
-            connection.execute(
-                UPDATE_SUBJECT, [{"k": r["k"], "record": r["record"]} for r in kept]
-            )
+        INSERT_SUBJECT.run_many(
+            connection,
+            [
+                {"subject_id": r["k"], "shop_id": r["shop_id"], "record": r["record"]}
+                for r in rows
+                if r["new"]
+            ],
+        )
+        UPDATE_SUBJECT.run_many(
+            connection, [{"k": r["k"], "record": r["record"]} for r in rows if not r["new"]]
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -194,8 +199,8 @@ class Rollups:
             changes = Changes()  # from nothing to every item: the same writes as appends make
             for _, shop_id, record in batch:
                 changes.diff(shop_id, {}, self._items(record))
-            connection.execute(
-                INSERT_SUBJECT,
+            INSERT_SUBJECT.run_many(
+                connection,
                 [
                     {"subject_id": key, "shop_id": shop_id, "record": record_to_json(record)}
                     for key, shop_id, record in batch

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, String, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from aftersale.adapters.prepared import Link, Prepared
+from aftersale.adapters.rows import insert_statement
 from aftersale.adapters.schema import health_hours, health_items, health_subjects
 from aftersale.domain.events import Event
 from aftersale.domain.health.facts import ShopRecord
@@ -54,18 +56,15 @@ class Changes:
         bucket[0] += sign
         bucket[1] += sign * item.hit
 
-    def write(self, connection: Connection) -> None:
-        if self.removed:
-            connection.execute(DELETE_ITEM, self.removed)
-        if self.added:
-            connection.execute(INSERT_ITEM, self.added)
+    def write(self, connection: Link | Connection) -> None:
+        DELETE_ITEM.run_many(connection, self.removed)
+        INSERT_ITEM.run_many(connection, self.added)
         changed = [
             {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
             for (s, m, d), (c, h) in sorted(self.hours.items())  # one lock order for every writer
             if c or h
         ]
-        if changed:
-            connection.execute(add_to_hours(connection.dialect.name), changed)
+        add_to_hours(connection.dialect.name).run_many(connection, changed)
 
 
 def as_mapping(event: Event) -> dict[str, Any]:
@@ -94,36 +93,50 @@ def hour_of(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-# Built once: building a statement costs more than running it on SQLite.
-LOAD_SUBJECTS = (
-    select(health_subjects)
-    .where(health_subjects.c.subject_id.in_(bindparam("keys", expanding=True)))
-    .order_by(health_subjects.c.subject_id)  # one lock order for every writer
-    .with_for_update()
-)
-INSERT_SUBJECT = health_subjects.insert()
-UPDATE_SUBJECT = (
+# Built once and run on the driver (aftersale.adapters.prepared): the rollups are written
+# with every command.
+INSERT_SUBJECT = insert_statement(health_subjects, ("subject_id", "shop_id", "record"))
+UPDATE_SUBJECT = Prepared(
     health_subjects.update()
     .where(health_subjects.c.subject_id == bindparam("k"))
     .values(record=bindparam("record"))
 )
-INSERT_ITEM = health_items.insert()
-DELETE_ITEM = delete(health_items).where(
-    health_items.c.shop_id == bindparam("s"),
-    health_items.c.measure == bindparam("m"),
-    health_items.c.item_id == bindparam("i"),
+INSERT_ITEM = insert_statement(
+    health_items, ("shop_id", "measure", "item_id", "at", "hit", "pending", "example")
+)
+DELETE_ITEM = Prepared(
+    delete(health_items).where(
+        health_items.c.shop_id == bindparam("s"),
+        health_items.c.measure == bindparam("m"),
+        health_items.c.item_id == bindparam("i"),
+    )
 )
 
 
 @cache
-def add_to_hours(dialect: str) -> Any:
+def load_subjects(count: int) -> Prepared:
+    """``count`` subjects by key (``k0``…), locked on PostgreSQL in one order for every writer."""
+    keys = [bindparam(f"k{n}", type_=String()) for n in range(count)]
+    return Prepared(
+        select(health_subjects)
+        .where(health_subjects.c.subject_id.in_(keys))
+        .order_by(health_subjects.c.subject_id)
+        .with_for_update()
+    )
+
+
+@cache
+def add_to_hours(dialect: str) -> Prepared:
     """Add to an hour's sums, creating the row the first time (one statement, no read)."""
     insert = postgres_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(health_hours)
-    return statement.on_conflict_do_update(
-        index_elements=[health_hours.c.shop_id, health_hours.c.measure, health_hours.c.hour],
-        set_={
-            "counted": health_hours.c.counted + statement.excluded.counted,
-            "hits": health_hours.c.hits + statement.excluded.hits,
-        },
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[health_hours.c.shop_id, health_hours.c.measure, health_hours.c.hour],
+            set_={
+                "counted": health_hours.c.counted + statement.excluded.counted,
+                "hits": health_hours.c.hits + statement.excluded.hits,
+            },
+        ),
+        ("shop_id", "measure", "hour", "counted", "hits"),
     )
