@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aftersale.bench import timers
 from aftersale.bench.commands import commands
+from aftersale.bench.databases import own_database
 from aftersale.bench.figure import Figure
 from aftersale.bench.health import nightly_snapshots, report_latency
 from aftersale.bench.seed import seed_due_cases
@@ -120,10 +121,8 @@ def transition_cost(scale: dict[str, int], url: str) -> list[Figure]:
 
 def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
     count, baseline_count = scale["timers"], scale["baseline"]
-    with tempfile.TemporaryDirectory() as folder:
-        sqlite = url.startswith("sqlite")
-        ours_url = f"sqlite:///{Path(folder) / 't.db'}" if sqlite else url
-        base_url = f"sqlite:///{Path(folder) / 'aps.db'}" if sqlite else url
+    sqlite = url.startswith("sqlite")
+    with own_database(url, "timers") as ours_url, own_database(url, "aps") as base_url:
         one = timers.ours(ours_url, count, 1)
         baseline = timers.job_per_deadline(base_url, baseline_count)
         target = "≥ 20× baseline; ≥ 20,000/s SQLite, ≥ 10,000/s PostgreSQL"

@@ -5,19 +5,16 @@ backfill. The shops' events are generated (seeded) and written through the store
 from __future__ import annotations
 
 import random
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import delete
 
-from aftersale.adapters.db import make_engine
 from aftersale.adapters.schema import health_rollups
+from aftersale.bench.databases import own_database
 from aftersale.bench.figure import Figure
 from aftersale.bootstrap import connect
 from aftersale.clock import VirtualClock, iso, next_local_midnight
@@ -124,30 +121,13 @@ def _last_night(engine: AfterSale, shops: list[str]) -> datetime:
 
 @contextmanager
 def _fresh_engine(url: str) -> Iterator[AfterSale]:
-    """A fresh database for one figure, dropped afterwards: SQLite in a temporary folder, or a
-    schema of its own in the PostgreSQL database given."""
-    with tempfile.TemporaryDirectory() as folder:
-        schema = None
-        if url.startswith("sqlite"):
-            url = f"sqlite:///{Path(folder) / 'health.db'}"
-        else:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            _run_sql(url, f"CREATE SCHEMA {schema}")
-            url += f"{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-        engine = connect(url, clock=VirtualClock(NOW))
+    """An engine over a fresh database of its own (see :func:`own_database`)."""
+    with own_database(url, "health") as fresh:
+        engine = connect(fresh, clock=VirtualClock(NOW))
         try:
             yield engine
         finally:
             engine.store.engine.dispose()  # type: ignore[attr-defined]
-            if schema is not None:
-                _run_sql(url, f"DROP SCHEMA {schema} CASCADE")
-
-
-def _run_sql(url: str, statement: str) -> None:
-    admin = make_engine(url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(statement)
-    admin.dispose()
 
 
 def _forget_rollups(engine: AfterSale) -> None:
