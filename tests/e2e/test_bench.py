@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,22 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
         if figure["baseline"] is not None:
             # the ratio comes from unrounded numbers
             assert figure["ratio"] == pytest.approx(figure["ours"] / figure["baseline"], rel=0.01)
+
+
+@pytest.mark.postgres
+def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> None:
+    base = os.environ.get("AFTERSALE_TEST_PG_URL")
+    if not base:
+        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", "commands"]
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (commands, _floor) = json.loads(done.stdout)["figures"]
+    assert commands["baseline_name"] == "the same statements, bare psycopg"
+    assert commands["baseline"] > 0 and commands["ours"] > 0
