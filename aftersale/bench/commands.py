@@ -111,9 +111,7 @@ def _on_sqlite(count: int, tag: str) -> tuple[float, list[Statement], float]:
 
         engine.order(f"{tag}O0")  # connected (and its PRAGMAs run) before the recording
         seconds, statements = _run_ours(engine, tag, count)
-        db = sqlite3.connect(bare, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-            db.execute(f"PRAGMA {pragma}")  # as the engine sets up its own connections
+        db = _bare_sqlite(bare)
         same = _replay(db, statements)
         db.close()
     return seconds, statements, same
@@ -220,11 +218,17 @@ def _replay(db: Any, statements: list[Statement]) -> float:
     return seconds
 
 
-def _floor_sqlite(path: Path, count: int) -> float:
-    """Seconds for what a command costs at the least: read the order, write case and event."""
+def _bare_sqlite(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection set up as the engine sets up its own (adapters/db.py)."""
     db = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
         db.execute(f"PRAGMA {pragma}")
+    return db
+
+
+def _floor_sqlite(path: Path, count: int) -> float:
+    """Seconds for what a command costs at the least: read the order, write case and event."""
+    db = _bare_sqlite(path)
     db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, amount TEXT, open_case TEXT, v INT)")
     db.execute("CREATE TABLE cases (id TEXT PRIMARY KEY, order_id TEXT, state TEXT, v INT)")
     db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, case_id TEXT, data TEXT)")
