@@ -15,7 +15,7 @@ Errors are raised as SQLAlchemy raises them (``IntegrityError``, ``OperationalEr
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,11 +73,12 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameters in the order the driver wants them
     positional: bool
-    binds: tuple[Processor, ...]
+    binds: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, processor), where any
     fixed: dict[str, Any]  # values the statement carries itself (SQLite's OFFSET 0, say)
     selected: tuple[ColumnElement[Any], ...]
     row: Any  # a namedtuple class over the selected columns (None for writes)
-    results: tuple[Processor, ...] | None = None  # set on the first fetch
+    # (position, processor) of the selected columns that have one, set on the first fetch
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
 
 class Prepared:
@@ -97,11 +98,14 @@ class Prepared:
         link = on if isinstance(on, Link) else Link.of(on)
         compiled = self._for(link.dialect)
         fetched, results = self._run(link, compiled, params or {}, many=False, fetch=True)
-        make = compiled.row._make
-        return [
-            make([value if p is None else p(value) for p, value in zip(results, raw, strict=True)])
-            for raw in fetched
-        ]
+        make, found = compiled.row._make, []
+        for raw in fetched:
+            values = list(raw)
+            for index, process in results:  # most columns need no processing at all
+                if (value := values[index]) is not None:
+                    values[index] = process(value)
+            found.append(make(values))
+        return found
 
     def first(self, on: Link | Connection, params: Mapping[str, Any] | None = None) -> Any:
         found = self.rows(on, params)
@@ -136,7 +140,7 @@ class Prepared:
             if not fetch:
                 return cursor.rowcount
             if compiled.results is None:  # some result types depend on what the driver says
-                compiled.results = tuple(
+                compiled.results = _where_any(
                     column.type.dialect_impl(link.dialect).result_processor(link.dialect, code)
                     for column, (_, code, *_) in zip(
                         compiled.selected, cursor.description, strict=True
@@ -152,10 +156,10 @@ class Prepared:
     def _values(compiled: _Compiled, given: Mapping[str, Any]) -> Any:
         if compiled.fixed:
             given = {**compiled.fixed, **given}
-        processed = [
-            given[name] if p is None or given[name] is None else p(given[name])
-            for name, p in zip(compiled.names, compiled.binds, strict=True)
-        ]
+        processed = [given[name] for name in compiled.names]
+        for index, process in compiled.binds:
+            if (value := processed[index]) is not None:
+                processed[index] = process(value)
         if compiled.positional:
             return processed
         return dict(zip(compiled.names, processed, strict=True))
@@ -173,7 +177,7 @@ def _compile(statement: ClauseElement, dialect: Dialect, columns: list[str] | No
     assert isinstance(compiled, SQLCompiler)
     positional = bool(compiled.positional)
     names = tuple(compiled.positiontup or ()) if positional else tuple(compiled.binds)
-    binds = tuple(
+    binds = _where_any(
         compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     )
     fixed = {
@@ -186,3 +190,8 @@ def _compile(statement: ClauseElement, dialect: Dialect, columns: list[str] | No
     )
     row = namedtuple("Row", [column.key for column in selected]) if selected else None  # type: ignore[misc]
     return _Compiled(compiled.string, names, positional, binds, fixed, tuple(selected), row)
+
+
+def _where_any(processors: Iterable[Processor]) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """The positions that have a processor, with it."""
+    return tuple((index, p) for index, p in enumerate(processors) if p is not None)
