@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from aftersale.clock import iso
-from aftersale.domain.model import Case, Order
+from aftersale.domain.model import Case, Kind, Order, State
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.domain.workflows.base import REQUESTERS
 
@@ -47,12 +48,19 @@ def history_entry(event: dict[str, Any]) -> dict[str, Any]:
 
 def allowed_actions(case: Case) -> list[dict[str, Any]]:
     """The actions a buyer, seller or platform may request next, and who may."""
-    out = []
-    for action in WORKFLOWS[case.kind].actions_from(case.state):
-        actors = sorted(REQUESTERS[action])
-        if actors:
-            out.append({"action": action.value, "actors": [str(actor) for actor in actors]})
-    return out
+    return [
+        {"action": action, "actors": list(actors)}
+        for action, actors in _requestable(case.kind, case.state)
+    ]
+
+
+@cache  # every command returns its case's view: the workflow tables never change
+def _requestable(kind: Kind, state: State) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (action.value, tuple(str(actor) for actor in sorted(REQUESTERS[action])))
+        for action in WORKFLOWS[kind].actions_from(state)
+        if REQUESTERS[action]
+    )
 
 
 def case_view(case: Case, history: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
