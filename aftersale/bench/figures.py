@@ -137,6 +137,20 @@ def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
                 detail=f"{count} deadlines; baseline {baseline_count}",
             )
         ]
+        alone = timers.in_process(ours_url, count)
+        out.append(
+            Figure(
+                "timers, same statements",
+                "deadlines/s",
+                count / alone.seconds,
+                count / alone.bare_seconds,
+                f"the same statements, bare {alone.driver}",
+                "— (what the database work alone allows)",
+                detail=f"one sweep in this process: {alone.runs / count:.1f} statement runs "
+                f"a deadline in {alone.executed} driver calls and {alone.commits} commits, "
+                "recorded and replayed on a database seeded alike",
+            )
+        )
         if not sqlite:
             two = timers.ours(ours_url, count, 2)
             out.append(

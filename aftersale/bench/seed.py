@@ -10,7 +10,11 @@ import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from aftersale.domain import orders
+from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
+from aftersale.domain.orders import PaidFact
+from aftersale.domain.requests import parse_open
 from aftersale.service.engine import AfterSale
 
 CHUNK = 5000
@@ -24,9 +28,15 @@ def seed_due_cases(
     spread: timedelta,
     seed: int = 7,
     prefix: str = "B",
+    with_history: bool = False,
 ) -> None:
     """``count`` refund-only cases in ``pending_review`` whose deadlines fall in ``now - spread``
-    to ``now`` (or after, for a negative ``spread``), timing out with ``review_timeout``."""
+    to ``now`` (or after, for a negative ``spread``), timing out with ``review_timeout``.
+
+    ``with_history`` writes each order's and case's events too, as the engine writes them (so
+    a timeout updates a health record that exists, as in production); without it only the
+    rows are written, which is what the memory and lateness figures need of a million cases.
+    """
     rng = random.Random(seed)
     policy = engine.policy
     with engine.store.transaction() as tx:
@@ -35,9 +45,36 @@ def seed_due_cases(
         with engine.store.transaction() as tx:
             for number in range(start, min(count, start + CHUNK)):
                 deadline = now - spread * rng.random()
-                order, case = _pair(f"{prefix}{number:08d}", deadline, policy.version, rng)
+                key = f"{prefix}{number:08d}"
+                if with_history:
+                    order, case, history = _opened(engine, key, deadline, rng)
+                    tx.append(history, case.opened_at)
+                else:
+                    order, case = _pair(key, deadline, policy.version, rng)
                 tx.add_order(order)
                 tx.add_case(case)
+
+
+def _opened(
+    engine: AfterSale, key: str, deadline: datetime, rng: random.Random
+) -> tuple[Order, Case, list[Event]]:
+    """An order paid, shipped and its refund-only case opened through the domain's own rules,
+    at instants that put the review deadline at ``deadline``."""
+    policy = engine.policy
+    shop, buyer = f"shop-{rng.randrange(50):02d}", f"buyer-{rng.randrange(10**6)}"
+    amount = Decimal(rng.randrange(500, 9000)) / 100
+    review = policy.deadline(Kind.refund_only, State.pending_review, "US", amount, deadline)
+    assert review is not None
+    opened = deadline - (review - deadline)  # a natural-time window below the high value
+    fact = PaidFact(f"O{key}", shop, buyer, "US", "USD", amount, None)
+    order, paid = orders.record_paid(fact, opened - timedelta(days=3))
+    shipped = orders.record_shipped(order, opened - timedelta(days=2), None)
+    assert shipped is not None
+    fields = {"case_id": f"C{key}", "order_id": order.order_id, "kind": "refund_only"}
+    fields |= {"actor": "buyer", "actor_id": buyer, "reason": "not_received"}
+    case, opening = engine.rules.open(order, policy, parse_open(policy, fields), opened)
+    assert case.deadline_at == deadline, (case.deadline_at, deadline)
+    return order, case, [paid, shipped, *opening]
 
 
 def _pair(key: str, deadline: datetime, version: str, rng: random.Random) -> tuple[Order, Case]:

@@ -10,8 +10,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aftersale.bench.recording import SameStatements, same_statements
 from aftersale.bench.seed import seed_due_cases
 from aftersale.bootstrap import connect
+from aftersale.service.engine import AfterSale
 
 _fired = 0
 _fired_lock = threading.Lock()
@@ -21,7 +23,9 @@ def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, A
     """Seed ``count`` due deadlines, then time ``processes`` sweeping processes firing them."""
     now = datetime.now(UTC)
     engine = connect(url)
-    seed_due_cases(engine, count, now, spread=timedelta(hours=1), prefix=f"T{processes}-")
+    seed_due_cases(
+        engine, count, now, spread=timedelta(hours=1), prefix=f"T{processes}-", with_history=True
+    )
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(processes + 1)
     workers = [
@@ -36,6 +40,27 @@ def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, A
     seconds = time.perf_counter() - started
     left = engine.status()["overdue"]
     return {"fired": count - left, "seconds": seconds, "per_second": (count - left) / seconds}
+
+
+def in_process(url: str, count: int, batch: int = 1000) -> SameStatements:
+    """One sweep of ``count`` due deadlines in this process, beside the same statements sent
+    with the bare driver: what the database work alone allows."""
+    now = datetime.now(UTC)
+
+    def seeded(url: str) -> AfterSale:
+        engine = connect(url)
+        seed_due_cases(
+            engine, count, now, spread=timedelta(hours=1), prefix="S-", with_history=True
+        )
+        return engine
+
+    return same_statements(url, "sweep", seeded, lambda engine: _swept(engine, batch, count))
+
+
+def _swept(engine: AfterSale, batch: int, count: int) -> None:
+    fired = engine.sweep(batch).fired
+    if fired != count:
+        raise RuntimeError(f"the sweep fired {fired} of {count} due deadlines")
 
 
 def _sweeper(url: str, batch: int, ready: Any) -> None:

@@ -14,6 +14,7 @@ FIGURES = {
     "commands",
     "commands (floor)",
     "timers, 1 process",
+    "timers, same statements",
     "replay",
     "health report",
     "health backfill",
@@ -38,6 +39,10 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
     # on SQLite the commands' baseline replays the very statements our run sent to the driver
     assert by_name["commands"]["baseline"] is not None
     assert "statements a command" in by_name["commands"]["detail"]
+    # and so does the sweep's
+    sweep = by_name["timers, same statements"]
+    assert sweep["baseline_name"] == "the same statements, bare sqlite3"
+    assert "statement runs a deadline" in sweep["detail"]
     for figure in report["figures"]:
         assert figure["ours"] > 0, figure
         if figure["baseline"] is not None:

@@ -1,0 +1,74 @@
+"""The same-statements baseline of ``aftersale bench``: what our run sends to the driver is
+recorded and replayed with the bare driver, and the replay must have done the same work."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aftersale.bench.recording import COMMIT, same_statements
+from aftersale.bootstrap import connect
+from aftersale.clock import VirtualClock
+from aftersale.service.engine import AfterSale
+
+START = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def _seeded(url: str) -> AfterSale:
+    clock = VirtualClock(START)
+    engine = connect(url, clock=clock)
+    for number in range(3):
+        engine.order_paid(f"O{number}", "S1", "B1", "US", "USD", "20.00")
+        engine.order_shipped(f"O{number}")
+    clock.move_to(START + timedelta(days=1))
+    return engine
+
+
+def _open_and_approve(engine: AfterSale) -> None:
+    for number in range(3):
+        engine.open_case(
+            f"C{number}", f"O{number}", "refund_only", "buyer", "not_received", actor_id="B1"
+        )
+        engine.act(f"C{number}", "approve", "seller", actor_id="S1")
+
+
+def _pg_url() -> str:
+    url = os.environ.get("AFTERSALE_TEST_PG_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    return url
+
+
+def _check(url: str, driver: str) -> None:
+    run = same_statements(url, "recording", _seeded, _open_and_approve)
+    assert run.driver == driver
+    assert run.commits == 6  # one transaction a command
+    assert run.executed >= 6 * 4  # at least: read, write the case, the order and the event
+    assert run.runs >= run.executed
+    sent = " ".join(sql for sql, _, _ in run.statements if sql != COMMIT)
+    for written in ("INSERT INTO cases", "UPDATE orders", "INSERT INTO events", "health_hours"):
+        assert written in sent
+    assert run.seconds > 0 and run.bare_seconds > 0
+
+
+def test_on_sqlite_the_bare_sqlite3_replay_does_the_same_work() -> None:
+    _check("sqlite://", "sqlite3")
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_bare_psycopg_replay_does_the_same_work() -> None:
+    _check(_pg_url(), "psycopg")
+
+
+def test_a_replay_that_did_less_work_fails_the_figure() -> None:
+    def behind_the_recording(engine: AfterSale) -> None:
+        # a second engine on the same file: its statements never reach the recording
+        assert engine.store.engine.url.database is not None  # type: ignore[attr-defined]
+        other = connect(str(engine.store.engine.url), clock=engine.clock)  # type: ignore[attr-defined]
+        other.order_paid("O9", "S1", "B1", "US", "USD", "20.00")
+        other.store.engine.dispose()  # type: ignore[attr-defined]
+
+    with pytest.raises(RuntimeError, match=r"did not do the same work: .*orders"):
+        same_statements("sqlite://", "recording", _seeded, behind_the_recording)
