@@ -137,7 +137,7 @@ def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
                 detail=f"{count} deadlines; baseline {baseline_count}",
             )
         ]
-        alone = timers.in_process(ours_url, count)
+        alone = timers.in_process(url, count)
         out.append(
             Figure(
                 "timers, same statements",

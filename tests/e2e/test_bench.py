@@ -67,3 +67,25 @@ def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> 
     (commands, _floor) = json.loads(done.stdout)["figures"]
     assert commands["baseline_name"] == "the same statements, bare psycopg"
     assert commands["baseline"] > 0 and commands["ours"] > 0
+
+
+@pytest.mark.postgres
+def test_bench_timers_on_postgresql_beside_the_same_statements_and_two_processes() -> None:
+    base = os.environ.get("AFTERSALE_TEST_PG_URL")
+    if not base:
+        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", "timers"]
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    by_name = {figure["name"]: figure for figure in json.loads(done.stdout)["figures"]}
+    assert set(by_name) == {"timers, 1 process", "timers, same statements", "timers, 2 processes"}
+    assert (
+        by_name["timers, same statements"]["baseline_name"] == "the same statements, bare psycopg"
+    )
+    assert all(figure["ours"] > 0 for figure in by_name.values())
