@@ -30,7 +30,8 @@ from aftersale.bench.databases import own_database
 from aftersale.service.engine import AfterSale
 
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
-COMMIT = "COMMIT"
+COMMIT, ROLLBACK = "COMMIT", "ROLLBACK"
+ENDS = (COMMIT, ROLLBACK)
 _log: list[Statement] = []  # what the recording connections saw (one recording at a time)
 _recording = False
 
@@ -45,12 +46,12 @@ class SameStatements:
     @property
     def executed(self) -> int:
         """Driver calls (an ``executemany`` is one)."""
-        return len([s for s in self.statements if s[0] != COMMIT])
+        return len([s for s in self.statements if s[0] not in ENDS])
 
     @property
     def runs(self) -> int:
         """Statements the database ran (an ``executemany`` runs one per row)."""
-        return sum(len(p) if many else 1 for sql, p, many in self.statements if sql != COMMIT)
+        return sum(len(p) if many else 1 for sql, p, many in self.statements if sql not in ENDS)
 
     @property
     def commits(self) -> int:
@@ -65,6 +66,34 @@ def same_statements(
     if url.startswith("sqlite"):
         return _on_sqlite(name, seed, work)
     return _on_postgres(url, name, seed, work)
+
+
+def same_statements_in_memory(work: Callable[[], int]) -> SameStatements:
+    """Time ``work``, which makes its own in-memory SQLite database and returns how many events
+    it holds; run it again recording every statement from its first (the schema's, too) and
+    replay them on a bare ``sqlite3`` in-memory database, which must then hold as many events.
+    (Ours is timed unrecorded: recording costs it a few percent.)"""
+
+    def recorded(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        if dialect.name == "sqlite":
+            cparams["factory"] = _RecordingConnection
+
+    started = time.perf_counter()
+    events = work()
+    seconds = time.perf_counter() - started
+    event.listen(Engine, "do_connect", recorded)
+    try:
+        with _recorded_statements() as statements:
+            work()
+    finally:
+        event.remove(Engine, "do_connect", recorded)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    bare_seconds = _replay(db, statements)
+    bare_events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    db.close()
+    if bare_events != events:
+        raise RuntimeError(f"the bare replay did not do the same work: {bare_events} events")
+    return SameStatements(seconds, statements, bare_seconds, "sqlite3")
 
 
 def database(engine: AfterSale) -> Engine:
@@ -103,6 +132,10 @@ class _RecordingConnection(sqlite3.Connection):
     def commit(self) -> None:
         _record(COMMIT, (), False)
         super().commit()
+
+    def rollback(self) -> None:
+        _record(ROLLBACK, (), False)
+        super().rollback()
 
 
 def _on_sqlite(
@@ -147,6 +180,10 @@ def _on_postgres(
         def commit(self) -> None:
             _record(COMMIT, (), False)
             super().commit()
+
+        def rollback(self) -> None:
+            _record(ROLLBACK, (), False)
+            super().rollback()
 
     with own_database(url, name) as ours_url, own_database(url, f"{name}_bare") as bare_url:
         database(seed(bare_url)).dispose()
@@ -224,6 +261,8 @@ def _replay(db: Any, statements: list[Statement]) -> float:
     for sql, parameters, many in statements:
         if sql == COMMIT:
             db.commit()
+        elif sql == ROLLBACK:
+            db.rollback()
         elif many:
             cursor.executemany(sql, parameters)
         else:

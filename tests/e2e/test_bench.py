@@ -43,6 +43,7 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
     sweep = by_name["timers, same statements"]
     assert sweep["baseline_name"] == "the same statements, bare sqlite3"
     assert "statement runs a deadline" in sweep["detail"]
+    assert by_name["replay"]["baseline_name"] == "the same statements, bare sqlite3 in memory"
     for figure in report["figures"]:
         assert figure["ours"] > 0, figure
         if figure["baseline"] is not None:

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aftersale.bench.recording import COMMIT, same_statements
+from aftersale.bench.recording import COMMIT, same_statements, same_statements_in_memory
 from aftersale.bootstrap import connect
 from aftersale.clock import VirtualClock
+from aftersale.demo import month_scenario
+from aftersale.replay import replay
 from aftersale.service.engine import AfterSale
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -72,3 +74,18 @@ def test_a_replay_that_did_less_work_fails_the_figure() -> None:
 
     with pytest.raises(RuntimeError, match=r"did not do the same work: .*orders"):
         same_statements("sqlite://", "recording", _seeded, behind_the_recording)
+
+
+def test_in_memory_the_whole_run_schema_included_replays_on_a_bare_database() -> None:
+    lines = month_scenario(seed=3, orders=5)
+    played = same_statements_in_memory(lambda: len(replay(lines).events))
+    sent = [sql for sql, _, _ in played.statements]
+    assert any(sql.strip().startswith("CREATE TABLE events") for sql in sent)  # the migrations too
+    assert played.commits > len(lines) / 2
+    assert played.seconds > 0 and played.bare_seconds > 0
+
+
+def test_in_memory_a_replay_holding_other_events_fails_the_figure() -> None:
+    lines = month_scenario(seed=3, orders=5)
+    with pytest.raises(RuntimeError, match="did not do the same work"):
+        same_statements_in_memory(lambda: len(replay(lines).events) + 1)
