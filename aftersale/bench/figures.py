@@ -304,6 +304,7 @@ def lateness(scale: dict[str, int], url: str) -> list[Figure]:
         )
         try:
             time.sleep((start - datetime.now(UTC)).total_seconds() + window + 3)
+            peak_mb = _peak_mb(daemon.pid)
         finally:
             daemon.terminate()
             daemon.wait(timeout=60)
@@ -315,7 +316,7 @@ def lateness(scale: dict[str, int], url: str) -> list[Figure]:
             if e["type"] == "case.transition" and e["action"] == "review_timeout"
         )
     p99 = late[int(0.99 * (len(late) - 1))] if late else float("nan")
-    return [
+    out = [
         Figure(
             "timer lateness p99",
             "s",
@@ -327,6 +328,28 @@ def lateness(scale: dict[str, int], url: str) -> list[Figure]:
             f"{scale['pending']:,} pending",
         )
     ]
+    if peak_mb is not None:  # where there is /proc to read it from
+        out.append(
+            Figure(
+                "running daemon memory",
+                "MB",
+                peak_mb,
+                None,
+                "—",
+                "≤ 200 MB with 1,000,000 pending",
+                detail="peak resident memory of the daemon through the lateness window",
+            )
+        )
+    return out
+
+
+def _peak_mb(pid: int) -> float | None:
+    """The peak resident memory of a running process (None where there is no /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
 
 
 FIGURES: dict[str, Callable[[dict[str, int], str], list[Figure]]] = {
