@@ -44,6 +44,11 @@ QUARANTINE = Prepared(
     .where(cases.c.case_id == bindparam("k"))
     .values(quarantined_at=bindparam("at"), quarantine_error=bindparam("error"))
 )
+ANY_DUE = Prepared(
+    select(cases.c.case_id)
+    .where(cases.c.deadline_at <= bindparam("until"), cases.c.quarantined_at.is_(None))
+    .limit(1)
+)
 MARK_REMINDED = Prepared(
     update(cases)
     .where(cases.c.case_id == bindparam("k"))
@@ -159,6 +164,9 @@ class SqlTransaction:
             )
         for case in changed:
             case.version += 1
+
+    def any_due(self, until: datetime) -> bool:
+        return ANY_DUE.first(self.link, {"until": until}) is not None
 
     def claim_due(self, until: datetime, limit: int) -> list[Case]:
         due = claim_statement(self.postgres).rows(self.link, {"until": until, "n": limit})

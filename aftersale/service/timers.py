@@ -52,7 +52,7 @@ class TimerSweep:
         finishes the batch in hand and commits it.
         """
         report = SweepReport()
-        while not should_stop():
+        while not should_stop() and self._any_due(until):
             taken, claimed, quarantined = self._batch(until, max(1, batch))
             report.fired += taken
             report.claimed += claimed
@@ -77,6 +77,13 @@ class TimerSweep:
             sent += len(due)
             if len(due) < batch:
                 return sent
+
+    def _any_due(self, until: datetime) -> bool:
+        """Whether a claim could find anything, asked without a write lock: on SQLite a claim
+        takes the database's one write lock, which an idle daemon (or a replay, before every
+        line) would otherwise take for nothing."""
+        with self.store.read() as tx:
+            return tx.any_due(until)
 
     def _batch(self, until: datetime, size: int) -> tuple[int, int, int]:
         """Claim up to ``size`` due cases and time them out in memory; write it all at once.

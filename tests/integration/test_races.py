@@ -6,6 +6,7 @@ they start together at a barrier. Runs on an SQLite file and on a real PostgreSQ
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -109,3 +110,25 @@ def test_two_seller_clicks_at_once_approve_and_reject_only_one_lands(
         history = setup.case(case_id)["history"]
         assert len(history) == 2
         assert history[-1]["to"] == winners[0]["state"]
+
+
+def test_an_idle_sweep_on_sqlite_does_not_wait_for_another_writer(
+    sqlite_url: str, clock: VirtualClock
+) -> None:
+    """A daemon with nothing due takes no write lock: a host writing at that moment (here, a
+    transaction holding SQLite's one write lock) neither waits for it nor makes it wait."""
+    engine = aftersale.connect(sqlite_url, clock=clock)
+    opened = _open_cases(engine)
+    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        idle: list[int] = []
+        sweeping = threading.Thread(target=lambda: idle.append(engine.fire_due()))
+        sweeping.start()
+        sweeping.join(timeout=5)  # the lock's busy timeout is 30 s
+        assert idle == [0], "an idle sweep waited for the write lock"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    # once deadlines are due, the sweep takes them (under the write lock)
+    assert engine.fire_due(max(deadline for _, deadline in opened)) == ROUNDS
