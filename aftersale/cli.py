@@ -223,6 +223,12 @@ def case_act(
     show_default=True,
     help="deadline.approaching this long before a seller deadline ('0' for none).",
 )
+@click.option(
+    "--keep-rollup-days",
+    default=None,
+    type=click.IntRange(1),
+    help="Health rollup rows kept, in days (default: the longest window of health.toml + 30).",
+)
 @click.option("--once", is_flag=True, help="One full sweep, then exit (for cron and tests).")
 def daemon(
     db_url: str | None,
@@ -230,6 +236,7 @@ def daemon(
     interval: float,
     batch: int,
     remind_before: str,
+    keep_rollup_days: int | None,
     once: bool,
 ) -> None:
     """Fire every due deadline exactly once; run as many as you like on PostgreSQL."""
@@ -239,8 +246,12 @@ def daemon(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if interval <= 0 or batch <= 0:
         raise click.BadParameter("--interval and --batch must be positive")
-    options = DaemonOptions(interval, batch, _duration(remind_before, "--remind-before"))
-    runner = Daemon(connect(db_url, config_dir=config_dir, migrate=False), options)
+    options = DaemonOptions(
+        interval, batch, _duration(remind_before, "--remind-before"), keep_rollup_days
+    )
+    engine = connect(db_url, config_dir=config_dir, migrate=False)
+    engine.rollup_keep_days(keep_rollup_days)  # a bad value stops here, before any sweep
+    runner = Daemon(engine, options)
     runner.run_once() if once else runner.run()
 
 

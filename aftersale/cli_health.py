@@ -111,3 +111,29 @@ def health_rebuild(db_url: str | None, config_dir: str | None) -> None:
         task = progress.add_task("folding events", total=engine.store.count_events())
         subjects = engine.rebuild_health(on_events=lambda seen: progress.advance(task, seen))
     click.echo(f"health rollups rebuilt: {subjects} orders and messages")
+
+
+@health.command("prune")
+@click.option(
+    "--keep-days",
+    default=None,
+    type=int,
+    help="Days of rollup rows kept (default: the longest window of health.toml + 30).",
+)
+@db_option
+@config_option
+@json_option
+def health_prune(
+    keep_days: int | None, db_url: str | None, config_dir: str | None, as_json: bool
+) -> None:
+    """Delete health rollup rows older than the reports need (the daemon does it daily)."""
+    pruned = operator_engine(db_url, config_dir).prune_health(keep_days)
+    if as_json:
+        render.print_json(pruned)
+    elif not pruned["pruned"]:
+        click.echo("health rollups not current: nothing pruned (aftersale health rebuild)")
+    else:
+        click.echo(
+            f"health rollups kept from {pruned['kept_from']}: {pruned['items']} items and "
+            f"{pruned['hours']} hourly sums deleted"
+        )

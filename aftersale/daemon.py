@@ -27,6 +27,7 @@ from aftersale.service.engine import AfterSale
 log = logging.getLogger("aftersale.daemon")
 MAX_BACKOFF_SECONDS = 30.0
 SNAPSHOT_CHECK_SECONDS = 60.0  # how often the daemon looks for shops whose midnight passed
+PRUNE_EVERY_SECONDS = 24 * 3600.0  # the health rollups' old rows, once a day
 
 
 @dataclass
@@ -34,6 +35,7 @@ class DaemonOptions:
     interval: float = 1.0
     batch: int = 500
     remind_before: timedelta | None = timedelta(hours=12)
+    keep_rollup_days: int | None = None  # None: health.toml's longest window and 30 days
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Daemon:
         self.stop_requested = False
         self.backoff = _Backoff()
         self._scheduler: BlockingScheduler | None = None
+        self._next_prune = 0.0  # time.monotonic() of the next prune: the first at once
 
     def tick(self) -> dict[str, Any] | None:
         """One sweep and one reminder pass; None when waiting out a database failure."""
@@ -84,6 +87,7 @@ class Daemon:
         (``--once`` exits 3 on them, for cron to see)."""
         line = self.sweep_once()
         self.snapshot_once()
+        self.prune_once()
         return line
 
     def sweep_once(self) -> dict[str, Any]:
@@ -113,6 +117,16 @@ class Daemon:
         if taken:
             log.info(json.dumps({"snapshots": "done", "taken": taken}))
         return taken
+
+    def prune_once(self) -> dict[str, Any]:
+        """Delete the health rollups' rows older than they are kept (a no-op when none are)."""
+        pruned = self.engine.prune_health(
+            self.options.keep_rollup_days, should_stop=lambda: self.stop_requested
+        )
+        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        if pruned["items"] or pruned["hours"]:
+            log.info(json.dumps({"prune": "done", **pruned}))
+        return pruned
 
     def run(self) -> None:
         """Tick every ``interval`` until SIGTERM or SIGINT; then finish the batch and return."""
@@ -150,10 +164,13 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
 
     def _scheduled_snapshots(self) -> None:
+        """The snapshots due, then the day's prune: housekeeping, kept off the sweep's job."""
         if self.stop_requested:
             return
         try:
             self.snapshot_once()
+            if time.monotonic() >= self._next_prune and not self.stop_requested:
+                self.prune_once()
         except StorageError as error:
             log.warning("database unavailable for snapshots (%s); trying again later", error)
 

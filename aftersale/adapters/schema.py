@@ -214,6 +214,8 @@ health_hours = Table(
     Column("hour", UTCDateTime(), primary_key=True),  # the UTC hour of the items' instants
     Column("counted", Integer, nullable=False),
     Column("hits", Integer, nullable=False),
+    # pruning finds old hours by it (a new hour row is written once per shop, measure and hour)
+    Index("ix_health_hours_hour", "hour"),
 )
 
 health_rollups = Table(
@@ -222,4 +224,6 @@ health_rollups = Table(
     Column("name", String(16), primary_key=True),
     Column("health_version", String(64), nullable=False),  # the health.toml they were built with
     Column("built_at", UTCDateTime(), nullable=False),
+    # items and hours before this instant were pruned: older windows fold the event log
+    Column("kept_from", UTCDateTime(), nullable=True),
 )

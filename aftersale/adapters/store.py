@@ -149,6 +149,33 @@ class SqlStore:
         with translate_errors(self.engine), self.engine.begin() as connection:
             return self.rollups.rebuild(connection, now, on_events)
 
+    def prune_health(
+        self,
+        before: datetime,
+        should_stop: Callable[[], bool] = lambda: False,
+        pairs_at_once: int = 200,
+    ) -> tuple[int, int] | None:
+        """Delete the health rollups' items and hours before ``before``, a few hundred (shop,
+        measure) pairs a transaction so writers never wait long; (items, hours) deleted, or
+        None when the rollups are not current (reports fold the log until they are rebuilt).
+
+        The rollups say first that they start at ``before``, in a transaction of its own: from
+        its commit no report trusts them further back, so none reads a half-pruned hour.
+        """
+        if self.rollups is None:
+            return None
+        with translate_errors(self.engine), self.engine.begin() as connection:
+            if not self.rollups.start_pruning(connection, before):
+                return None
+        items = hours = 0
+        while not should_stop():  # asked between transactions: the next prune goes on
+            with translate_errors(self.engine), self.engine.begin() as connection:
+                some_items, some_hours = self.rollups.prune_some(connection, before, pairs_at_once)
+            if not some_hours:  # every pair with old items had old hours to delete
+                return items, hours
+            items, hours = items + some_items, hours + some_hours
+        return items, hours
+
     def shop_events(self, shop_id: str) -> list[dict[str, Any]]:
         """Every event of one shop, oldest first (the health score's input)."""
         query = select(events).where(events.c.shop_id == shop_id).order_by(events.c.seq)

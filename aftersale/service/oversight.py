@@ -7,12 +7,13 @@ snapshots, and report on the database; the commands that move cases live in ``en
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aftersale.clock import Clock, iso
 from aftersale.domain import validation as check
 from aftersale.domain.events import CASE_TRANSITION
+from aftersale.domain.health.items import measures
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.invariants import Violation, check_case, check_orders
 from aftersale.errors import InvalidInput, NotFound
@@ -20,6 +21,7 @@ from aftersale.service.ports import Store
 from aftersale.service.snapshots import SnapshotTaker, shop_report
 
 Instant = datetime | str | None
+PRUNE_MARGIN_DAYS = 30  # kept beyond the longest window: a month of as-of reports stays fast
 
 
 class Oversight:
@@ -97,6 +99,33 @@ class Oversight:
         """Recompute the health rollups from the event log (after health.toml changed, or to
         check them); how many orders and messages they now hold."""
         return self.store.rebuild_health(self.clock.now(), on_events)
+
+    def prune_health(
+        self, keep_days: int | None = None, should_stop: Callable[[], bool] = lambda: False
+    ) -> dict[str, Any]:
+        """Delete the health rollups' rows older than ``keep_days`` (default: the longest
+        window of health.toml and 30 days more). Reports as of now never read them; a report
+        as of an instant whose window reaches further back folds the event log instead."""
+        keep = self.rollup_keep_days(keep_days)
+        # whole UTC hours: the rollups' unit, so no hour is left half-pruned
+        before = (self.clock.now() - timedelta(days=keep)).astimezone(UTC)
+        before = before.replace(minute=0, second=0, microsecond=0)
+        pruned = self.store.prune_health(before, should_stop)
+        items, hours = pruned or (0, 0)
+        return {"kept_from": iso(before), "items": items, "hours": hours, "pruned": bool(pruned)}
+
+    def rollup_keep_days(self, keep_days: int | None = None) -> int:
+        """``keep_days`` checked against health.toml's longest window, or the default."""
+        if self.health_settings is None:
+            raise InvalidInput("this engine was built without health settings")
+        longest = max(m.window_days for m in measures(self.health_settings[0]))
+        keep = longest + PRUNE_MARGIN_DAYS if keep_days is None else keep_days
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < longest:
+            raise InvalidInput(
+                f"keep_days must be a whole number of days, at least {longest} (the longest "
+                f"window in health.toml), not {keep_days!r}"
+            )
+        return keep
 
     def health_history(self, shop_id: str, days: int = 30) -> list[dict[str, Any]]:
         """The shop's last ``days`` snapshots, oldest first."""

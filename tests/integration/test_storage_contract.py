@@ -207,3 +207,18 @@ def test_money_is_stored_as_exact_decimals(db_url: str, make_engine: EngineFacto
     engine.order_paid("US-8", "shop-lumen-audio", "buyer-ada", "US", "USD", "0.20", at=PAID)
     total = sum(Decimal(engine.order(o)["amount"]) for o in ("US-9", "US-8"))
     assert total == Decimal("0.30")
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from aftersale.adapters.db import make_engine, upgrade
+    from aftersale.adapters.schema import metadata
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+    assert differences == []

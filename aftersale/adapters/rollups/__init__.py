@@ -18,6 +18,7 @@ with too many such events the caller folds the event log instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, text
@@ -57,10 +58,25 @@ from aftersale.domain.health.facts import (
     record_to_json,
     subject_of,
 )
-from aftersale.domain.health.items import Count, Item, measures
+from aftersale.domain.health.items import Count, Item, Measure, measures
 from aftersale.domain.health.settings import HealthSettings
 
 ROLLUPS = "rollups"  # the one row of health_rollups
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What current rollups still hold: every item and hour from ``kept_from`` on (all of
+    them when None); older ones were pruned."""
+
+    kept_from: datetime | None
+
+    def covers(self, measures: Sequence[Measure], as_of: datetime) -> bool:
+        """Whether every window of a report as of ``as_of`` starts at or after ``kept_from``:
+        its whole hours and its partial hours' items are all still there."""
+        if self.kept_from is None:
+            return True
+        return all(measure.window(as_of)[0] >= self.kept_from for measure in measures)
 
 
 class Rollups:
@@ -141,10 +157,15 @@ class Rollups:
 
     def current(self, connection: Connection) -> bool:
         """Whether the rollups were built under this health.toml (else reports fold the log)."""
-        version = connection.execute(
-            select(health_rollups.c.health_version).where(health_rollups.c.name == ROLLUPS)
-        ).scalar()
-        return version == self.version
+        return self._state(connection) is not None
+
+    def _state(self, connection: Connection, lock: bool = False) -> Kept | None:
+        """What the rollups hold, when they were built under this health.toml; else None."""
+        query = select(health_rollups.c.health_version, health_rollups.c.kept_from).where(
+            health_rollups.c.name == ROLLUPS
+        )
+        row = connection.execute(query.with_for_update() if lock else query).first()
+        return None if row is None or row.health_version != self.version else Kept(row.kept_from)
 
     def adopt(self, connection: Connection, now: datetime) -> bool:
         """On a database with no events yet, the (empty) rollups are current: say so."""
@@ -162,7 +183,8 @@ class Rollups:
     ) -> dict[str, Count] | None:
         """Every measure's count for the shop as of ``as_of``; None when the log must be folded
         (the rollups are not current, or too much happened after ``as_of``)."""
-        if not self.current(connection):
+        state = self._state(connection)
+        if state is None or not state.covers(self.measures, as_of):
             return None
         rewound = Rewind.after(connection, shop_id, as_of, self.measures)
         if rewound is None:
@@ -180,6 +202,58 @@ class Rollups:
             out[measure.name] = Count(numerator, counted, examples)
         return out
 
+    # -- pruning -----------------------------------------------------------------------------
+
+    def start_pruning(self, connection: Connection, before: datetime) -> bool:
+        """Mark items and hours before ``before`` as gone, so no report reads them from now
+        on; False (nothing to prune) when the rollups are not current."""
+        state = self._state(connection)
+        if state is None:
+            return False
+        if state.kept_from is None or state.kept_from < before:  # never back: it only grows
+            connection.execute(
+                health_rollups.update()
+                .where(health_rollups.c.name == ROLLUPS)
+                .values(kept_from=before)
+            )
+        return True
+
+    def prune_some(self, connection: Connection, before: datetime, pairs: int) -> tuple[int, int]:
+        """Delete the items and hours before ``before`` of up to ``pairs`` (shop, measure)
+        pairs, each by its own index range; (items, hours) deleted, (0, 0) when none is left.
+
+        Every item has its hour's row (they are written together), so the old hours name
+        every pair that still holds old items. Nothing is deleted once the rollups no longer
+        say they start at ``before`` (a rebuild came in between and holds everything again):
+        the rollups' row is locked first, as the rebuild locks it before it deletes.
+        """
+        state = self._state(connection, lock=True)
+        if state is None or state.kept_from is None or state.kept_from < before:
+            return 0, 0
+        old = connection.execute(
+            select(health_hours.c.shop_id, health_hours.c.measure)
+            .where(health_hours.c.hour < before)
+            .distinct()
+            .limit(pairs)
+        ).all()
+        items = hours = 0
+        for shop_id, measure in old:
+            items += connection.execute(
+                delete(health_items).where(
+                    health_items.c.shop_id == shop_id,
+                    health_items.c.measure == measure,
+                    health_items.c.at < before,
+                )
+            ).rowcount
+            hours += connection.execute(
+                delete(health_hours).where(
+                    health_hours.c.shop_id == shop_id,
+                    health_hours.c.measure == measure,
+                    health_hours.c.hour < before,
+                )
+            ).rowcount
+        return items, hours
+
     # -- rebuilding --------------------------------------------------------------------------
 
     def rebuild(
@@ -192,6 +266,8 @@ class Rollups:
         """
         if connection.dialect.name == "postgresql":
             connection.execute(text("LOCK TABLE health_subjects IN EXCLUSIVE MODE"))
+            # and the rollups' row, before any item: a prune locks it first too (no deadlock)
+            connection.execute(select(health_rollups.c.name).with_for_update())
         for table in (health_items, health_hours, health_subjects, health_rollups):
             connection.execute(delete(table))
         subjects = 0
