@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,3 +101,35 @@ def test_daemon_once_fires_everything_due_then_nothing_and_reminds_each_seller_d
     for waiting in ("SOON-1", "POD-1", "RECV-1", "LATER-1", "BUYER-1", "REJ-1"):
         assert engine.case(waiting)["deadline_at"] is not None, waiting  # still pending
     db.close()
+
+
+def test_daemon_prunes_health_rollups_older_than_kept_and_refuses_to_keep_too_few(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=200)
+    engine = aftersale.connect(url, require_identity=False)
+    for number in range(3):  # a shop's orders of seven months ago, and one of last week
+        _shipped(engine, f"O-OLD-{number}", long_ago, delivered=True)
+    _shipped(engine, "O-NEW", now - timedelta(days=7) + timedelta(days=15), delivered=True)
+    engine.store.engine.dispose()  # type: ignore[attr-defined]
+
+    refused = run_cli("daemon", "--once", "--db", url, "--keep-rollup-days", "30")
+    assert refused.returncode != 0
+    assert "at least 90 (the longest window in health.toml)" in refused.stderr
+
+    done = run_cli("daemon", "--once", "--db", url, "--remind-before", "0")
+    assert done.returncode == 0, done.stderr
+    (line,) = [
+        json.loads(text[text.index("{") :])
+        for text in done.stderr.splitlines()
+        if '"prune"' in text
+    ]
+    assert line["prune"] == "done" and line["items"] > 0 and line["hours"] > 0
+    kept_from = datetime.fromisoformat(line["kept_from"])
+    assert now - timedelta(days=121) < kept_from <= now - timedelta(days=120)
+    db = Db(url)
+    (oldest,) = db.execute("SELECT min(at) FROM health_items")[0]
+    db.close()
+    assert datetime.fromisoformat(oldest).replace(tzinfo=UTC) >= kept_from  # last week's

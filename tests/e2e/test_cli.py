@@ -301,3 +301,22 @@ def test_health_shows_a_report_and_the_snapshot_trend(tmp_path: Path) -> None:
     assert "health rollups rebuilt: 2 orders and messages" in recounted.stdout
     again = _run(tmp_path, "health", "shop-a", "--as-of", "2026-03-20T00:00:00Z", "--json")
     assert _json(again) == report
+
+
+def test_health_prune_deletes_old_rollups_and_reports_stay_the_same(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'ops.db'}"
+    path = _scenario(tmp_path, LINES)  # March 2026: months before today, all of it prunable
+    assert _run(tmp_path, "replay", str(path), "--db", db).returncode == 0
+    as_of = ("health", "shop-a", "--as-of", "2026-03-20T00:00:00Z", "--json")
+    report = _json(_run(tmp_path, *as_of))
+
+    refused = _run(tmp_path, "health", "prune", "--keep-days", "30")
+    assert refused.returncode != 0
+    assert "keep_days must be a whole number of days, at least 90" in refused.stderr
+
+    pruned = _json(_run(tmp_path, "health", "prune", "--json"))
+    assert pruned["pruned"] is True and pruned["items"] > 0 and pruned["hours"] > 0
+    assert _json(_run(tmp_path, *as_of)) == report  # now folded from the event log
+    again = _run(tmp_path, "health", "prune")
+    assert again.returncode == 0
+    assert "0 items and 0 hourly sums deleted" in again.stdout
