@@ -125,17 +125,21 @@ class _RecordingCursor(sqlite3.Cursor):
         return super().executemany(sql, rows)
 
 
-class _RecordingConnection(sqlite3.Connection):
-    def cursor(self, factory: Any = _RecordingCursor) -> Any:
-        return super().cursor(factory)
+class _RecordingEnds:
+    """Records a driver connection's commits and rollbacks (mixed in before the driver's)."""
 
     def commit(self) -> None:
         _record(COMMIT, (), False)
-        super().commit()
+        super().commit()  # type: ignore[misc]
 
     def rollback(self) -> None:
         _record(ROLLBACK, (), False)
-        super().rollback()
+        super().rollback()  # type: ignore[misc]
+
+
+class _RecordingConnection(_RecordingEnds, sqlite3.Connection):
+    def cursor(self, factory: Any = _RecordingCursor) -> Any:
+        return super().cursor(factory)
 
 
 def _on_sqlite(
@@ -176,14 +180,8 @@ def _on_postgres(
             _record(query, rows, True)
             super().executemany(query, rows, **options)
 
-    class RecordingConnection(psycopg.Connection[Any]):
-        def commit(self) -> None:
-            _record(COMMIT, (), False)
-            super().commit()
-
-        def rollback(self) -> None:
-            _record(ROLLBACK, (), False)
-            super().rollback()
+    class RecordingConnection(_RecordingEnds, psycopg.Connection[Any]):
+        pass
 
     with own_database(url, name) as ours_url, own_database(url, f"{name}_bare") as bare_url:
         database(seed(bare_url)).dispose()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -54,12 +55,12 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
             assert figure["ratio"] == pytest.approx(figure["ours"] / figure["baseline"], rel=0.01)
 
 
-@pytest.mark.postgres
-def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> None:
+def _bench_on_postgresql(only: str) -> list[dict[str, Any]]:
+    """``aftersale bench --db $AFTERSALE_TEST_PG_URL --scale tiny --only ONLY``: its figures."""
     base = os.environ.get("AFTERSALE_TEST_PG_URL")
     if not base:
         pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
-    command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", "commands"]
+    command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", only]
     done = subprocess.run(
         [sys.executable, "-m", "aftersale", *command],
         capture_output=True,
@@ -68,26 +69,20 @@ def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> 
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    (commands, _floor) = json.loads(done.stdout)["figures"]
+    figures: list[dict[str, Any]] = json.loads(done.stdout)["figures"]
+    return figures
+
+
+@pytest.mark.postgres
+def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> None:
+    (commands, _floor) = _bench_on_postgresql("commands")
     assert commands["baseline_name"] == "the same statements, bare psycopg"
     assert commands["baseline"] > 0 and commands["ours"] > 0
 
 
 @pytest.mark.postgres
 def test_bench_timers_on_postgresql_beside_the_same_statements_and_two_processes() -> None:
-    base = os.environ.get("AFTERSALE_TEST_PG_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
-    command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", "timers"]
-    done = subprocess.run(
-        [sys.executable, "-m", "aftersale", *command],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    by_name = {figure["name"]: figure for figure in json.loads(done.stdout)["figures"]}
+    by_name = {figure["name"]: figure for figure in _bench_on_postgresql("timers")}
     assert set(by_name) == {"timers, 1 process", "timers, same statements", "timers, 2 processes"}
     assert (
         by_name["timers, same statements"]["baseline_name"] == "the same statements, bare psycopg"

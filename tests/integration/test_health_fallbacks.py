@@ -7,7 +7,6 @@ still give the right report. A report for an instant with too many later events 
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,45 +17,18 @@ import sqlalchemy
 import aftersale.adapters.rollups.reading as rollups_reading
 from aftersale import AfterSale, VirtualClock
 from aftersale.adapters.schema import health_rollups
-from aftersale.config import default_config_dir
-from aftersale.domain.health.report import health_report
 from tests.conftest import EngineFactory
+from tests.shops import busy_shop, other_health_toml, report_from_log
 
 SHOP = "shop-a"
 
 
-def _busy_shop(engine: AfterSale, clock: VirtualClock, orders: int = 12) -> None:
-    """Orders paid, some shipped late, delivered, reviewed; a case or two; chat."""
-    for n in range(orders):
-        order_id = f"O-{n}"
-        engine.order_paid(order_id, SHOP, "buyer-a", "US", "USD", "20.00")
-        clock.move_to(clock.now() + timedelta(hours=20 + 7 * (n % 5)))
-        engine.order_shipped(order_id)
-        engine.order_delivered(order_id)
-        if n % 3 == 0:
-            engine.review_posted(order_id, 1 + n % 5, "product")
-        if n % 4 == 0:
-            engine.open_case(f"C-{n}", order_id, "refund_only", "buyer", "damaged")
-        engine.message_received(f"M-{n}", SHOP, order_id if n % 2 else None)
-        if n % 3:
-            clock.move_to(clock.now() + timedelta(hours=n))
-            engine.message_replied(f"M-{n}")
-    clock.move_to(clock.now() + timedelta(days=3))
-    engine.fire_due()
+def _busy_shop(engine: AfterSale, clock: VirtualClock) -> None:
+    busy_shop(engine, clock, SHOP)
 
 
 def _from_log(engine: AfterSale, as_of: Any) -> dict[str, Any]:
-    assert engine.health_settings is not None
-    settings, version = engine.health_settings
-    return health_report(SHOP, engine.store.shop_events(SHOP), as_of, settings, version)
-
-
-def _other_health_toml(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    shutil.copytree(default_config_dir(), folder)
-    toml = folder / "health.toml"
-    toml.write_text(toml.read_text().replace("window_days = 60", "window_days = 7"))
-    return folder
+    return report_from_log(engine, SHOP, as_of)
 
 
 def test_an_engine_under_another_health_toml_folds_the_log_until_rebuilt(
@@ -65,7 +37,7 @@ def test_an_engine_under_another_health_toml_folds_the_log_until_rebuilt(
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     first = make_engine(url)
     _busy_shop(first, clock)
-    second = make_engine(url, config_dir=_other_health_toml(tmp_path))
+    second = make_engine(url, config_dir=other_health_toml(tmp_path))
     assert first.store.health_counts(SHOP, clock.now()) is not None
     assert second.store.health_counts(SHOP, clock.now()) is None  # built under the first file
     report = second.health(SHOP)

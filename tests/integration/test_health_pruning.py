@@ -7,7 +7,6 @@ the event log, as it does when the rollups cannot answer for any other reason.
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,46 +17,21 @@ import sqlalchemy
 from aftersale import AfterSale, InvalidInput, VirtualClock
 from aftersale.adapters.schema import health_hours, health_items, health_rollups
 from aftersale.clock import iso
-from aftersale.config import default_config_dir
-from aftersale.domain.health.report import health_report
 from tests.conftest import EngineFactory, rollup_rows
+from tests.shops import busy_shop, other_health_toml, report_from_log
 
 SHOP = "shop-a"
 LONGEST_WINDOW_DAYS = 90
 
 
-def _season(engine: AfterSale, clock: VirtualClock, prefix: str, orders: int = 10) -> None:
-    """A few weeks of one shop: orders shipped (some late), delivered, reviewed, a case or
-    two timing out, chat answered or not."""
-    for n in range(orders):
-        order_id = f"{prefix}-{n}"
-        dispatch_by = iso(clock.now() + timedelta(hours=30))
-        engine.order_paid(order_id, SHOP, "buyer-a", "US", "USD", "20.00", dispatch_by)
-        clock.move_to(clock.now() + timedelta(hours=20 + 7 * (n % 5)))
-        engine.order_shipped(order_id)
-        engine.order_delivered(order_id)
-        if n % 3 == 0:
-            engine.review_posted(order_id, 1 + n % 5, "product")
-        if n % 4 == 0:
-            engine.open_case(f"C{order_id}", order_id, "refund_only", "buyer", "damaged")
-        engine.message_received(f"M{order_id}", SHOP, order_id if n % 2 else None)
-        if n % 3:
-            clock.move_to(clock.now() + timedelta(hours=n))
-            engine.message_replied(f"M{order_id}")
-    clock.move_to(clock.now() + timedelta(days=3))
-    engine.fire_due()
-
-
 def _two_seasons(engine: AfterSale, clock: VirtualClock) -> None:
-    _season(engine, clock, "OLD")
+    busy_shop(engine, clock, SHOP, prefix="OLD-", orders=10)
     clock.move_to(clock.now() + timedelta(days=150))
-    _season(engine, clock, "NEW")
+    busy_shop(engine, clock, SHOP, prefix="NEW-", orders=10)
 
 
 def _from_log(engine: AfterSale, as_of: datetime) -> dict[str, Any]:
-    assert engine.health_settings is not None
-    settings, version = engine.health_settings
-    return health_report(SHOP, engine.store.shop_events(SHOP), as_of, settings, version)
+    return report_from_log(engine, SHOP, as_of)
 
 
 def _oldest(engine: AfterSale) -> tuple[datetime | None, datetime | None]:
@@ -120,8 +94,8 @@ def test_a_late_event_on_a_pruned_order_keeps_the_report_exact_and_the_next_prun
     _two_seasons(engine, clock)
     engine.prune_health()
     clock.move_to(clock.now() + timedelta(hours=2))
-    engine.review_posted("OLD-1", 1, "product")  # an order paid five months ago
-    engine.complaint_filed("OLD-2")
+    engine.review_posted("OLD-O-1", 1, "product")  # an order paid five months ago
+    engine.complaint_filed("OLD-O-2")
     assert engine.health(SHOP) == _from_log(engine, clock.now())
     engine.prune_health()
     oldest_item, oldest_hour = _oldest(engine)
@@ -166,11 +140,7 @@ def test_rollups_built_under_another_health_toml_are_left_alone(
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     engine = make_engine(url)
     _two_seasons(engine, clock)
-    folder = tmp_path / "config"
-    shutil.copytree(default_config_dir(), folder)
-    toml = folder / "health.toml"
-    toml.write_text(toml.read_text().replace("window_days = 60", "window_days = 7"))
-    other = make_engine(url, config_dir=folder)
+    other = make_engine(url, config_dir=other_health_toml(tmp_path))
     before = rollup_rows(engine)
     assert other.prune_health()["pruned"] is False
     assert rollup_rows(engine) == before

@@ -236,23 +236,17 @@ class Rollups:
             .distinct()
             .limit(pairs)
         ).all()
-        items = hours = 0
+        deleted = [0, 0]
         for shop_id, measure in old:
-            items += connection.execute(
-                delete(health_items).where(
-                    health_items.c.shop_id == shop_id,
-                    health_items.c.measure == measure,
-                    health_items.c.at < before,
-                )
-            ).rowcount
-            hours += connection.execute(
-                delete(health_hours).where(
-                    health_hours.c.shop_id == shop_id,
-                    health_hours.c.measure == measure,
-                    health_hours.c.hour < before,
-                )
-            ).rowcount
-        return items, hours
+            for index, (table, instant) in enumerate(
+                ((health_items, health_items.c.at), (health_hours, health_hours.c.hour))
+            ):
+                deleted[index] += connection.execute(
+                    delete(table).where(
+                        table.c.shop_id == shop_id, table.c.measure == measure, instant < before
+                    )
+                ).rowcount
+        return deleted[0], deleted[1]
 
     # -- rebuilding --------------------------------------------------------------------------
 
