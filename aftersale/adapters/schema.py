@@ -123,6 +123,13 @@ cases = Table(
     Column("reminded_for", UTCDateTime()),
     Index("ix_cases_shop_state", "shop_id", "state"),
     Index("ix_cases_deadline", "deadline_at", "case_id"),
+    # the few quarantined cases, for `status` and every sweep's log line without reading all
+    Index(
+        "ix_cases_quarantined",
+        "quarantined_at",
+        sqlite_where=text("quarantined_at IS NOT NULL"),
+        postgresql_where=text("quarantined_at IS NOT NULL"),
+    ),
 )
 
 events = Table(
