@@ -8,9 +8,9 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, func, select, update
+from sqlalchemy import Connection, Engine, Row, Table, func, select, update
 
-from aftersale.adapters.db import BEGIN_READ, BEGIN_WRITE, translate_errors
+from aftersale.adapters.db import BEGIN_READ, BEGIN_WRITE, READ_ONLY, translate_errors
 from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import as_utc, case_from, event_dict, order_from
@@ -68,9 +68,17 @@ class SqlStore:
         finally:
             pooled.close()
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads alone: on SQLite its transaction begins without the write
+        lock (WAL readers neither wait for the writer nor hold it up), so a daemon's status
+        line or a host's case view never queues behind a sweep, a snapshot or a command."""
+        with translate_errors(self.engine), self.engine.connect() as connection:
+            yield connection.execution_options(**{READ_ONLY: True})
+
     def history(self, case_id: str) -> list[dict[str, Any]]:
         query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return [event_dict(row) for row in connection.execute(query)]
 
     def shop_markets(self) -> dict[str, tuple[str, datetime]]:
@@ -83,11 +91,11 @@ class SqlStore:
         query = select(orders.c.shop_id, orders.c.market, orders.c.paid_at).join(
             first, (orders.c.shop_id == first.c.shop_id) & (orders.c.paid_at == first.c.first)
         )
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return {row.shop_id: (row.market, row.paid_at) for row in connection.execute(query)}
 
     def last_seq(self) -> int:
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return int(connection.execute(select(func.max(events.c.seq))).scalar() or 0)
 
     def orders_paid_after(self, cursor: int) -> list[tuple[str, str, datetime, int]]:
@@ -97,7 +105,7 @@ class SqlStore:
             .where(events.c.seq > cursor, events.c.type == "order.paid")
             .order_by(events.c.seq)
         )
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return [
                 (row.shop_id, row.data["market"], row.at, row.seq)
                 for row in connection.execute(query)
@@ -111,19 +119,19 @@ class SqlStore:
             .order_by(snapshots.c.taken_at.desc())
             .limit(limit)
         )
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def has_shop(self, shop_id: str) -> bool:
         query = select(events.c.seq).where(events.c.shop_id == shop_id).limit(1)
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return connection.execute(query).first() is not None
 
     def health_counts(self, shop_id: str, as_of: datetime) -> dict[str, Count] | None:
         """The shop's health counts from the rollups; None when the event log must be folded."""
         if self.rollups is None:
             return None
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             if connection.dialect.name == "postgresql":  # one snapshot for all the queries
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
@@ -139,7 +147,7 @@ class SqlStore:
                 self.rollups.adopt(connection, now)
         except Conflict:  # another process adopted them at the same moment
             pass
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return self.rollups.current(connection)
 
     def rebuild_health(self, now: datetime, on_events: Callable[[int], None]) -> int:
@@ -179,12 +187,12 @@ class SqlStore:
     def shop_events(self, shop_id: str) -> list[dict[str, Any]]:
         """Every event of one shop, oldest first (the health score's input)."""
         query = select(events).where(events.c.shop_id == shop_id).order_by(events.c.seq)
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return [event_dict(row) for row in connection.execute(query)]
 
     def events_after(self, cursor: int, limit: int) -> list[dict[str, Any]]:
         query = select(events).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return [event_dict(row) for row in connection.execute(query)]
 
     def iter_events(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
@@ -198,7 +206,7 @@ class SqlStore:
         for column, value in filters.items():
             if value is not None:
                 query = query.where(cases.c[column] == value)
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return [case_from(row) for row in connection.execute(query)]
 
     def all_cases(self, page: int = 5000) -> Iterator[Case]:
@@ -208,14 +216,14 @@ class SqlStore:
         yield from (order_from(row) for row in self._pages(orders, orders.c.order_id, page))
 
     def policy_versions(self) -> set[str]:
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return set(connection.execute(select(policies.c.version)).scalars())
 
     def _pages(self, table: Table, key: Any, page: int) -> Iterator[Row[Any]]:
         cursor = ""
         while True:
             query = select(table).where(key > cursor).order_by(key).limit(page)
-            with translate_errors(self.engine), self.engine.connect() as connection:
+            with self._reading() as connection:
                 rows = connection.execute(query).all()
             yield from rows
             if len(rows) < page:
@@ -229,14 +237,14 @@ class SqlStore:
             .order_by(cases.c.deadline_at, cases.c.case_id)
             .limit(1)
         )
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             row = connection.execute(query).first()
         return None if row is None else (row.deadline_at, row.case_id)
 
     def backlog(self, now: datetime) -> dict[str, Any]:
         """What the timers owe: overdue deadlines, the oldest, the next, quarantined cases."""
         live = cases.c.quarantined_at.is_(None)
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             overdue, oldest = connection.execute(
                 select(func.count(), func.min(cases.c.deadline_at)).where(
                     cases.c.deadline_at <= now, live
@@ -271,5 +279,5 @@ class SqlStore:
             return connection.execute(query).rowcount == 1
 
     def count_events(self) -> int:
-        with translate_errors(self.engine), self.engine.connect() as connection:
+        with self._reading() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())

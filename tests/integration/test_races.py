@@ -112,6 +112,22 @@ def test_two_seller_clicks_at_once_approve_and_reject_only_one_lands(
         assert history[-1]["to"] == winners[0]["state"]
 
 
+def _while_another_writer_holds_sqlite(url: str, reads: Callable[[], Any]) -> list[Any]:
+    """Run ``reads`` while another connection holds SQLite's one write lock; what it returned
+    (nothing if it was still waiting after 5 s: the lock's busy timeout is 30 s)."""
+    writer = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        done: list[Any] = []
+        reading = threading.Thread(target=lambda: done.append(reads()))
+        reading.start()
+        reading.join(timeout=5)
+        return done
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_an_idle_sweep_on_sqlite_does_not_wait_for_another_writer(
     sqlite_url: str, clock: VirtualClock
 ) -> None:
@@ -119,16 +135,27 @@ def test_an_idle_sweep_on_sqlite_does_not_wait_for_another_writer(
     transaction holding SQLite's one write lock) neither waits for it nor makes it wait."""
     engine = aftersale.connect(sqlite_url, clock=clock)
     opened = _open_cases(engine)
-    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    try:
-        idle: list[int] = []
-        sweeping = threading.Thread(target=lambda: idle.append(engine.fire_due()))
-        sweeping.start()
-        sweeping.join(timeout=5)  # the lock's busy timeout is 30 s
-        assert idle == [0], "an idle sweep waited for the write lock"
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
+    assert _while_another_writer_holds_sqlite(sqlite_url, engine.fire_due) == [0]
     # once deadlines are due, the sweep takes them (under the write lock)
     assert engine.fire_due(max(deadline for _, deadline in opened)) == ROUNDS
+
+
+def test_reads_on_sqlite_do_not_wait_for_another_writer(
+    sqlite_url: str, clock: VirtualClock
+) -> None:
+    """Status (every sweep's log line), case views, the outbox and health reports read without
+    the write lock, so they never queue behind a sweep, a snapshot or a command."""
+    engine = aftersale.connect(sqlite_url, clock=clock)
+    (case_id, _), *_ = _open_cases(engine)
+
+    def reads() -> tuple[Any, ...]:
+        return (
+            engine.status()["overdue"],
+            engine.case(case_id)["state"],
+            len(engine.events_after(0)) > 0,
+            engine.health(SHOP)["shop_id"],
+            engine.cases(shop_id=SHOP)[0]["case_id"],
+        )
+
+    done = _while_another_writer_holds_sqlite(sqlite_url, reads)
+    assert done == [(0, "pending_review", True, SHOP, case_id)], "a read waited for the lock"
