@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from aftersale.adapters.db import make_engine
 
 
@@ -21,8 +23,9 @@ def own_database(url: str, name: str) -> Iterator[str]:
             return
         schema = f"bench_{name}_{uuid.uuid4().hex[:10]}"
         _run_sql(url, f"CREATE SCHEMA {schema}")
-        try:
-            yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        try:  # the schema replaces any search_path the URL gave
+            own = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+            yield own.render_as_string(hide_password=False)
         finally:
             _run_sql(url, f"DROP SCHEMA {schema} CASCADE")
 

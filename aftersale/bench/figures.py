@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -212,8 +211,7 @@ def replay_speed(scale: dict[str, int], url: str) -> list[Figure]:
 def daemon_memory(scale: dict[str, int], url: str) -> list[Figure]:
     """Peak resident memory of one ``daemon --once`` over many open cases."""
     count = scale["open_cases"]
-    with tempfile.TemporaryDirectory() as folder:
-        db_url = url if not url.startswith("sqlite") else f"sqlite:///{Path(folder) / 'm.db'}"
+    with own_database(url, "memory") as db_url:
         engine = connect(db_url)
         seed_due_cases(
             engine,
@@ -275,8 +273,7 @@ def lateness(scale: dict[str, int], url: str) -> list[Figure]:
     with many more deadlines pending beyond the window."""
     window = scale["lateness_seconds"]
     per_second = 10_000 / 60
-    with tempfile.TemporaryDirectory() as folder:
-        db_url = url if not url.startswith("sqlite") else f"sqlite:///{Path(folder) / 'l.db'}"
+    with own_database(url, "lateness") as db_url:
         engine = connect(db_url)
         tag = uuid.uuid4().hex[:4]
         # many deadlines pending for later (seeded first: seeding takes time) ...

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 FIGURES = {
     "transition",
@@ -88,3 +89,30 @@ def test_bench_timers_on_postgresql_beside_the_same_statements_and_two_processes
         by_name["timers, same statements"]["baseline_name"] == "the same statements, bare psycopg"
     )
     assert all(figure["ours"] > 0 for figure in by_name.values())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("only", ["memory", "lateness"])
+def test_bench_on_postgresql_leaves_nothing_in_the_database_it_measures(
+    pg_url: str, only: str
+) -> None:
+    """Each figure seeds a schema of its own and drops it, even when the URL names a schema."""
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    command = ["bench", "--db", url, "--scale", "tiny", "--json", "--only", only]
+    done = subprocess.run(
+        [sys.executable, "-m", "aftersale", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["figures"][0]["ours"] > 0
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.connect() as connection:
+        left = connection.exec_driver_sql(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() OR table_schema LIKE 'bench_%%'"
+        ).all()
+    engine.dispose()
+    assert left == []
