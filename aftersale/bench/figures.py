@@ -35,7 +35,7 @@ SCALES: dict[str, dict[str, int]] = {
         "baseline": 50,
         "replay_orders": 40,
         "open_cases": 500,
-        "lateness_seconds": 8,
+        "lateness_seconds": 3,
         "pending": 2_000,
         "health_orders": 500,
         "health_shops": 10,
