@@ -2,9 +2,10 @@
 
 A hypothesis state machine pays, ships and delivers orders of two shops, posts reviews and
 complaints, sends and answers buyer messages, opens cases and acts on them, and lets time pass
-with timers firing. After every step each shop's report from the rollups (as of now, and as of
-instants before some of its events, which the rollups must take back) equals the report folded
-from the whole event log; at the end ``rebuild_health`` writes exactly the rows the events did.
+with timers firing, and prunes the rollups' old rows. After every step each shop's report from the
+rollups (as of now, and as of instants before some of its events, which the rollups must take
+back) equals the report folded from the whole event log; at the end ``rebuild_health`` writes
+exactly the rows the events did (of those a prune keeps).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
+import sqlalchemy
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -27,6 +29,7 @@ from hypothesis.stateful import (
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
+from aftersale.adapters.schema import health_rollups
 from aftersale.domain.health.report import counts_from_events, counts_through, health_report
 from tests.conftest import rollup_rows
 from tests.property.test_stateful_invariants import SCHEMAS, _pg_run, _pg_schema
@@ -54,6 +57,7 @@ class RollupMachine(RuleBasedStateMachine):
         self.cases: list[str] = []
         self.messages: list[str] = []
         self.lookbacks = [timedelta(0)]
+        self.pruned = 0  # item rows pruned
 
     def _try(self, name: str, *args: Any, **kwargs: Any) -> None:
         with suppress(CommandRefused):
@@ -131,6 +135,15 @@ class RollupMachine(RuleBasedStateMachine):
         if sweep:
             self.engine.fire_due()
 
+    @rule(days=st.integers(30, 70))
+    def months_pass(self, days: int) -> None:
+        """Long enough for the pruning below to have old rows to delete."""
+        self.time_passes(days * 24 * 60, sweep=True)
+
+    @rule(keep_days=st.integers(90, 100))
+    def prune(self, keep_days: int) -> None:
+        self.pruned += self.engine.prune_health(keep_days)["items"]
+
     @invariant()
     def rollups_agree_with_the_event_log(self) -> None:
         now = self.clock.now()
@@ -156,9 +169,26 @@ class RollupMachine(RuleBasedStateMachine):
             events = self.engine.store.shop_events(shop)
             for instant, counts in counts_through(events, instants, settings_):
                 assert counts == counts_from_events(events, instant, settings_), (shop, instant)
-        kept = rollup_rows(self.engine)
+        kept_from = _kept_from(self.engine)
+        kept = _from(kept_from, rollup_rows(self.engine))
         self.engine.rebuild_health()
-        assert rollup_rows(self.engine) == kept
+        assert _from(kept_from, rollup_rows(self.engine)) == kept
+
+
+def _kept_from(engine: aftersale.AfterSale) -> datetime | None:
+    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+        return connection.execute(sqlalchemy.select(health_rollups.c.kept_from)).scalar()
+
+
+def _from(kept_from: datetime | None, rows: dict[str, Any]) -> dict[str, Any]:
+    """The rollup rows a prune keeps: items and hours from ``kept_from`` on (all when None)."""
+    if kept_from is None:
+        return rows
+    return {
+        **rows,
+        "health_items": [row for row in rows["health_items"] if row[3] >= kept_from],
+        "health_hours": [row for row in rows["health_hours"] if row[2] >= kept_from],
+    }
 
 
 SETTINGS = settings(
