@@ -56,9 +56,10 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
             assert figure["ratio"] == pytest.approx(figure["ours"] / figure["baseline"], rel=0.01)
 
 
-def _bench_on_postgresql(only: str) -> list[dict[str, Any]]:
-    """``aftersale bench --db $AFTERSALE_TEST_PG_URL --scale tiny --only ONLY``: its figures."""
-    base = os.environ.get("AFTERSALE_TEST_PG_URL")
+def _bench_on_postgresql(only: str, url: str | None = None) -> list[dict[str, Any]]:
+    """``aftersale bench --db URL --scale tiny --only ONLY`` (by default the server of
+    ``AFTERSALE_TEST_PG_URL``): its figures."""
+    base = url or os.environ.get("AFTERSALE_TEST_PG_URL")
     if not base:
         pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
     command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", only]
@@ -98,16 +99,7 @@ def test_bench_on_postgresql_leaves_nothing_in_the_database_it_measures(
 ) -> None:
     """Each figure seeds a schema of its own and drops it, even when the URL names a schema."""
     url = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    command = ["bench", "--db", url, "--scale", "tiny", "--json", "--only", only]
-    done = subprocess.run(
-        [sys.executable, "-m", "aftersale", *command],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["figures"][0]["ours"] > 0
+    assert _bench_on_postgresql(only, url)[0]["ours"] > 0
     engine = sqlalchemy.create_engine(pg_url)
     with engine.connect() as connection:
         left = connection.exec_driver_sql(
