@@ -13,6 +13,11 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 
+def hour_of(instant: datetime) -> datetime:
+    """The UTC hour an instant falls in: the health rollups' unit of time."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -7,10 +7,10 @@ snapshots, and report on the database; the commands that move cases live in ``en
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from aftersale.clock import Clock, iso
+from aftersale.clock import Clock, hour_of, iso
 from aftersale.domain import validation as check
 from aftersale.domain.events import CASE_TRANSITION
 from aftersale.domain.health.items import measures
@@ -107,9 +107,8 @@ class Oversight:
         window of health.toml and 30 days more). Reports as of now never read them; a report
         as of an instant whose window reaches further back folds the event log instead."""
         keep = self.rollup_keep_days(keep_days)
-        # whole UTC hours: the rollups' unit, so no hour is left half-pruned
-        before = (self.clock.now() - timedelta(days=keep)).astimezone(UTC)
-        before = before.replace(minute=0, second=0, microsecond=0)
+        # a whole UTC hour, the rollups' unit: no hour is left half-pruned
+        before = hour_of(self.clock.now() - timedelta(days=keep))
         pruned = self.store.prune_health(before, should_stop)
         items, hours = pruned or (0, 0)
         return {"kept_from": iso(before), "items": items, "hours": hours, "pruned": bool(pruned)}

@@ -21,9 +21,9 @@ from sqlalchemy import (
     union_all,
 )
 
-from aftersale.adapters.rollups.writing import hour_of
 from aftersale.adapters.rows import event_dict
 from aftersale.adapters.schema import events, health_hours, health_items, health_subjects
+from aftersale.clock import hour_of
 from aftersale.domain.health.facts import (
     MESSAGE_SUBJECT,
     ShopRecord,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from aftersale.adapters.prepared import Link, Prepared
 from aftersale.adapters.rows import insert_statement
 from aftersale.adapters.schema import health_hours, health_items, health_subjects
+from aftersale.clock import hour_of
 from aftersale.domain.events import Event
 from aftersale.domain.health.facts import ShopRecord
 from aftersale.domain.health.items import Item
@@ -86,11 +87,6 @@ def item_row(shop_id: str, measure: str, item_id: str, item: Item) -> dict[str, 
         "pending": item.pending,
         "example": item.example,
     }
-
-
-def hour_of(instant: datetime) -> datetime:
-    """The UTC hour an instant falls in: the rollups' unit of time."""
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 # Built once and run on the driver (aftersale.adapters.prepared): the rollups are written
