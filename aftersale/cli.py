@@ -240,7 +240,7 @@ def daemon(
     once: bool,
 ) -> None:
     """Fire every due deadline exactly once; run as many as you like on PostgreSQL."""
-    from aftersale.daemon import Daemon, DaemonOptions
+    from aftersale.daemon import Daemon, DaemonOptions, settle_memory
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -252,6 +252,7 @@ def daemon(
     engine = connect(db_url, config_dir=config_dir, migrate=False)
     engine.rollup_keep_days(keep_rollup_days)  # a bad value stops here, before any sweep
     runner = Daemon(engine, options)
+    settle_memory()  # this process is the daemon's own
     runner.run_once() if once else runner.run()
 
 

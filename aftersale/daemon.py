@@ -9,6 +9,7 @@ batch in hand, commits it, and the scheduler is shut down from the job.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -28,6 +29,11 @@ log = logging.getLogger("aftersale.daemon")
 MAX_BACKOFF_SECONDS = 30.0
 SNAPSHOT_CHECK_SECONDS = 60.0  # how often the daemon looks for shops whose midnight passed
 PRUNE_EVERY_SECONDS = 24 * 3600.0  # the health rollups' old rows, once a day
+# New objects between two young-generation collections (Python's default is 700): a sweep
+# batch makes tens of thousands that die with it. With 10,000 and the start-up objects frozen
+# a daemon fired about 13 % more deadlines a second than with neither (medians of three
+# alternating runs); 100,000 did no better.
+GC_YOUNG_THRESHOLD = 10_000
 
 
 @dataclass
@@ -58,6 +64,16 @@ class _Backoff:
     def succeeded(self) -> None:
         self.failures = 0
         self.retry_at = 0.0
+
+
+def settle_memory() -> None:
+    """Take what start-up allocated out of the garbage collector's sight and let it collect
+    less often. A sweep allocates and drops thousands of objects a batch; without this every
+    full collection walks the modules, SQLAlchemy's metadata and the compiled statements
+    again."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class Daemon:

@@ -7,20 +7,27 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aftersale.adapters.db import make_engine
 from aftersale.bench.recording import SameStatements, same_statements
 from aftersale.bench.seed import seed_due_cases
 from aftersale.bootstrap import connect
+from aftersale.daemon import Daemon, DaemonOptions, settle_memory
 from aftersale.service.engine import AfterSale
 
 _fired = 0
+_failed: list[str] = []  # what a job raised (APScheduler would only log it)
 _fired_lock = threading.Lock()
+_engines: dict[str, AfterSale] = {}  # one engine per database for the APScheduler jobs
 
 
 def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, Any]:
-    """Seed ``count`` due deadlines, then time ``processes`` sweeping processes firing them."""
+    """Seed ``count`` due deadlines, then time ``processes`` daemon processes sweeping them:
+    from the moment all are ready to the moment the last sweep has committed (starting and
+    stopping a process is not firing deadlines)."""
     now = datetime.now(UTC)
     engine = connect(url)
     seed_due_cases(
@@ -28,16 +35,19 @@ def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, A
     )
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(processes + 1)
+    finished = context.Queue()
     workers = [
-        context.Process(target=_sweeper, args=(url, batch, ready)) for _ in range(processes)
+        context.Process(target=_sweeper, args=(url, batch, ready, finished))
+        for _ in range(processes)
     ]
     for worker in workers:
         worker.start()
     ready.wait()
-    started = time.perf_counter()
+    started = time.monotonic()  # system-wide, so comparable with the workers' readings
+    last = max(finished.get(timeout=900) for _ in workers)
     for worker in workers:
         worker.join()
-    seconds = time.perf_counter() - started
+    seconds = last - started
     left = engine.status()["overdue"]
     return {"fired": count - left, "seconds": seconds, "per_second": (count - left) / seconds}
 
@@ -63,22 +73,39 @@ def _swept(engine: AfterSale, batch: int, count: int) -> None:
         raise RuntimeError(f"the sweep fired {fired} of {count} due deadlines")
 
 
-def _sweeper(url: str, batch: int, ready: Any) -> None:
+def _sweeper(url: str, batch: int, ready: Any, finished: Any) -> None:
+    """One daemon process's sweep, as ``aftersale daemon`` runs it (memory settled first)."""
     engine = connect(url, migrate=False)
     engine.status()  # connect before the clock starts
+    daemon = Daemon(engine, DaemonOptions(batch=batch, remind_before=None))
+    settle_memory()
     ready.wait()
-    engine.sweep(batch)
+    daemon.sweep_once()
+    finished.put(time.monotonic())
 
 
-def job_per_deadline(url: str, count: int) -> dict[str, Any]:
-    """APScheduler 3 with one date job per deadline in a SQLAlchemyJobStore, all already due."""
+def job_per_deadline(url: str, count: int, work: bool = True) -> dict[str, Any]:
+    """APScheduler 3 with one date job per deadline in a SQLAlchemyJobStore, all already due.
+
+    With ``work``, each job takes its case's timeout through ``AfterSale.catch_up`` (the
+    same rules and writes as the sweep, one case a transaction): what a user who schedules each
+    deadline would run. Without it the jobs do nothing: APScheduler's own cost alone.
+    """
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
     global _fired
     _fired = 0
-    store = SQLAlchemyJobStore(url=url, tablename="bench_apscheduler_jobs")
+    _failed.clear()
+    now = datetime.now(UTC)
+    if work:
+        _engines[url] = connect(url)
+        seed_due_cases(
+            _engines[url], count, now, spread=timedelta(hours=1), prefix="J-", with_history=True
+        )
+    # on our engine, so its database runs with our settings (WAL, synchronous=NORMAL on SQLite)
+    store = SQLAlchemyJobStore(engine=make_engine(url), tablename="bench_apscheduler_jobs")
     scheduler = BackgroundScheduler(
         jobstores={"default": store},
         executors={"default": ThreadPoolExecutor(4)},
@@ -86,17 +113,41 @@ def job_per_deadline(url: str, count: int) -> dict[str, Any]:
         timezone=UTC,
     )
     scheduler.start(paused=True)
-    due = datetime.now(UTC) - timedelta(seconds=1)
+    due = now - timedelta(seconds=1)
+    job: Callable[..., None] = _take_timeout if work else _fire
     for number in range(count):
-        scheduler.add_job(_fire, "date", run_date=due, id=f"deadline-{number}")
+        args = (url, f"CJ-{number:08d}") if work else ()
+        scheduler.add_job(job, "date", run_date=due, id=f"deadline-{number}", args=args)
     started = time.perf_counter()
     scheduler.resume()
-    while _fired < count and time.perf_counter() - started < 600:
+    while _fired + len(_failed) < count and time.perf_counter() - started < 600:
         time.sleep(0.01)
     seconds = time.perf_counter() - started
     scheduler.shutdown(wait=True)
     store.remove_all_jobs()
-    return {"fired": _fired, "seconds": seconds, "per_second": _fired / seconds}
+    fired = _fired
+    if _failed:
+        raise RuntimeError(f"{len(_failed)} APScheduler jobs failed, the first: {_failed[0]}")
+    if work:
+        left = _engines.pop(url).status()["overdue"]
+        if left != count - fired:
+            raise RuntimeError(f"{fired} jobs ran but {count - left} deadlines were taken")
+    return {"fired": fired, "seconds": seconds, "per_second": fired / seconds}
+
+
+def _take_timeout(url: str, case_id: str) -> None:
+    """One job: take the case's timeout, as a job-per-deadline host would."""
+    try:
+        moved = _engines[url].catch_up(case_id)["state"] != "pending_review"
+    except Exception as error:  # reported by the figure, not lost in APScheduler's log
+        moved, reason = False, f"{case_id}: {error!r}"
+    else:
+        reason = f"{case_id}: nothing was due"
+    if moved:
+        _fire()
+    else:
+        with _fired_lock:
+            _failed.append(reason)
 
 
 def _fire() -> None:

@@ -16,6 +16,7 @@ FIGURES = {
     "commands",
     "commands (floor)",
     "timers, 1 process",
+    "timers, 1 process, vs idle jobs",
     "timers, same statements",
     "replay",
     "health report",
@@ -44,6 +45,9 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
     # on SQLite the commands' baseline replays the very statements our run sent to the driver
     assert by_name["commands"]["baseline"] is not None
     assert "statements a command" in by_name["commands"]["detail"]
+    # the alternative does the same work: each job takes its case's timeout
+    assert "taking its case's timeout" in by_name["timers, 1 process"]["baseline_name"]
+    assert "doing nothing" in by_name["timers, 1 process, vs idle jobs"]["baseline_name"]
     # and so does the sweep's
     sweep = by_name["timers, same statements"]
     assert sweep["baseline_name"] == "the same statements, bare sqlite3"
@@ -85,7 +89,12 @@ def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> 
 @pytest.mark.postgres
 def test_bench_timers_on_postgresql_beside_the_same_statements_and_two_processes() -> None:
     by_name = {figure["name"]: figure for figure in _bench_on_postgresql("timers")}
-    assert set(by_name) == {"timers, 1 process", "timers, same statements", "timers, 2 processes"}
+    assert set(by_name) == {
+        "timers, 1 process",
+        "timers, 1 process, vs idle jobs",
+        "timers, same statements",
+        "timers, 2 processes",
+    }
     assert (
         by_name["timers, same statements"]["baseline_name"] == "the same statements, bare psycopg"
     )

@@ -228,3 +228,49 @@ def test_a_host_engine_requires_buyers_and_sellers_to_name_themselves(
     assert host.case("RR-1")["state"] == "pending_review"
     host.act("RR-1", "approve", "seller", actor_id="shop-lumen-audio", at=later)
     assert host.case("RR-1")["state"] == "awaiting_return_shipment"
+
+
+def test_catch_up_takes_one_cases_due_timeouts_at_their_deadlines_as_the_sweep_does(
+    engine: AfterSale,
+) -> None:
+    for number in ("1", "2"):
+        _delivered(engine, f"US-10023{number}")
+        engine.open_case(
+            f"RR-{number}", f"US-10023{number}", "return_refund", "buyer", "damaged", at=DELIVERED
+        )
+    week_late = DELIVERED + timedelta(days=14)
+    caught_up = engine.catch_up("RR-1", at=week_late)
+    assert caught_up["state"] == "closed"  # review_timeout, then ship_back_timeout, chained
+    assert engine.case("RR-2")["state"] == "pending_review"  # only the case asked for
+    assert engine.fire_due(until=week_late) == 2
+    one, two = engine.case("RR-1")["history"], engine.case("RR-2")["history"]
+    assert [(s["action"], s["at"]) for s in one] == [
+        ("open", "2026-03-06T09:00:00Z"),
+        ("review_timeout", "2026-03-08T09:00:00Z"),
+        ("ship_back_timeout", "2026-03-13T09:00:00Z"),
+    ]
+    assert [(s["action"], s["at"]) for s in two] == [(s["action"], s["at"]) for s in one]
+
+
+def test_catch_up_before_a_deadline_writes_nothing(engine: AfterSale) -> None:
+    _delivered(engine)
+    engine.open_case("RR-1", "US-100231", "return_refund", "buyer", "damaged", at=DELIVERED)
+    written = len(engine.events_after(0))
+    case = engine.catch_up("RR-1", at=DELIVERED + timedelta(days=2, seconds=-1))
+    assert case["state"] == "pending_review"
+    assert case["deadline_at"] == "2026-03-08T09:00:00Z"
+    assert len(engine.events_after(0)) == written
+
+
+def test_catch_up_names_a_bad_case_or_instant_and_writes_nothing(engine: AfterSale) -> None:
+    _delivered(engine)
+    engine.open_case("RR-1", "US-100231", "return_refund", "buyer", "damaged", at=DELIVERED)
+    written = len(engine.events_after(0))
+    with pytest.raises(NotFound, match="no case RR-404"):
+        engine.catch_up("RR-404")
+    with pytest.raises(InvalidInput, match="case_id"):
+        engine.catch_up("")
+    with pytest.raises(InvalidInput, match="at"):
+        engine.catch_up("RR-1", at="next tuesday")
+    assert len(engine.events_after(0)) == written
+    assert engine.case("RR-1")["state"] == "pending_review"
