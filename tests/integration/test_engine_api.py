@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -151,6 +152,18 @@ def test_the_outbox_relays_every_event_once_in_order(engine: AfterSale) -> None:
     ]
     with pytest.raises(InvalidInput):
         engine.events_after(-1)
+
+
+def test_event_ids_are_unique_time_ordered_uuids(engine: AfterSale) -> None:
+    """Version 7: a new id sorts after every earlier one, so the unique index grows at its end
+    (a random id dirtied a random page of it with every event)."""
+    _delivered(engine)
+    engine.open_case("RR-1", "US-100231", "return_refund", "buyer", "damaged", at=DELIVERED)
+    engine.fire_due(until=DELIVERED + timedelta(days=30))
+    ids = [event["event_id"] for event in engine.events_after(0)]
+    assert len(ids) == 6 and len(set(ids)) == 6
+    assert all(uuid.UUID(event_id).version == 7 for event_id in ids)
+    assert ids == sorted(ids)
 
 
 def test_cases_are_listed_by_shop_state_and_kind(engine: AfterSale) -> None:
