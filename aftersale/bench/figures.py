@@ -26,6 +26,7 @@ from aftersale.domain.workflows import WORKFLOWS
 from aftersale.replay import ReplayResult, replay
 
 ROUNDS = 5  # alternating rounds of the transition figure
+PROCESS_ROUNDS = 2  # alternating rounds of one and two daemon processes (PostgreSQL)
 
 SCALES: dict[str, dict[str, int]] = {
     "tiny": {  # a smoke test of the harness itself, not a measurement
@@ -140,62 +141,70 @@ def transition_cost(scale: dict[str, int], url: str) -> list[Figure]:
 def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
     count, baseline_count = scale["timers"], scale["baseline"]
     sqlite = url.startswith("sqlite")
-    with (
-        own_database(url, "timers") as ours_url,
-        own_database(url, "aps") as jobs_url,
-        own_database(url, "apsidle") as idle_url,
-    ):
-        one = timers.ours(ours_url, count, 1)
+    # batches small enough that each process takes ten or more (else two processes could not
+    # share the work), at most the thousand a daemon would claim under load
+    batch = max(100, min(1000, count // 20))
+    # one process, and on PostgreSQL two, each on a database of its own, in alternating rounds
+    # (best of each kept): a slow minute on a shared machine then slows neither the figure
+    # nor the ratio of two processes to one
+    best = {1: 0.0, 2: 0.0}
+    for _ in range(1 if sqlite else PROCESS_ROUNDS):
+        for processes in (1,) if sqlite else (1, 2):
+            with own_database(url, f"timers{processes}") as ours_url:
+                measured = timers.ours(ours_url, count, processes, batch)
+            best[processes] = max(best[processes], measured["per_second"])
+    with own_database(url, "aps") as jobs_url, own_database(url, "apsidle") as idle_url:
         jobs = timers.job_per_deadline(jobs_url, baseline_count)
         idle = timers.job_per_deadline(idle_url, baseline_count, work=False)
-        target = "≥ 20× baseline; ≥ 20,000/s SQLite, ≥ 10,000/s PostgreSQL"
-        detail = f"{count} deadlines; baseline {baseline_count}"
-        out = [
-            Figure(
-                "timers, 1 process",
-                "deadlines/s",
-                one["per_second"],
-                jobs["per_second"],
-                "APScheduler job per deadline, each taking its case's timeout",
-                target,
-                detail=detail,
-            ),
-            Figure(
-                "timers, 1 process, vs idle jobs",
-                "deadlines/s",
-                one["per_second"],
-                idle["per_second"],
-                "APScheduler job per deadline, jobs doing nothing",
-                "— (APScheduler's own cost; no deadline is taken)",
-                detail=detail,
-            ),
-        ]
-        alone = timers.in_process(url, count)
+    target = "≥ 20× baseline; ≥ 20,000/s SQLite, ≥ 10,000/s PostgreSQL"
+    rounds = "" if sqlite else f", best of {PROCESS_ROUNDS} alternating rounds"
+    detail = f"{count:,} deadlines in batches of {batch:,}{rounds}; baseline {baseline_count:,}"
+    out = [
+        Figure(
+            "timers, 1 process",
+            "deadlines/s",
+            best[1],
+            jobs["per_second"],
+            "APScheduler job per deadline, each taking its case's timeout",
+            target,
+            detail=detail,
+        ),
+        Figure(
+            "timers, 1 process, vs idle jobs",
+            "deadlines/s",
+            best[1],
+            idle["per_second"],
+            "APScheduler job per deadline, jobs doing nothing",
+            "— (APScheduler's own cost; no deadline is taken)",
+            detail=detail,
+        ),
+    ]
+    alone = timers.in_process(url, count, batch)
+    out.append(
+        Figure(
+            "timers, same statements",
+            "deadlines/s",
+            count / alone.seconds,
+            count / alone.bare_seconds,
+            f"the same statements, bare {alone.driver}",
+            "— (what the database work alone allows)",
+            detail=f"one sweep in this process: {alone.runs / count:.1f} statement runs "
+            f"a deadline in {alone.executed} driver calls and {alone.commits} commits, "
+            "recorded and replayed on a database seeded alike",
+        )
+    )
+    if not sqlite:
         out.append(
             Figure(
-                "timers, same statements",
+                "timers, 2 processes",
                 "deadlines/s",
-                count / alone.seconds,
-                count / alone.bare_seconds,
-                f"the same statements, bare {alone.driver}",
-                "— (what the database work alone allows)",
-                detail=f"one sweep in this process: {alone.runs / count:.1f} statement runs "
-                f"a deadline in {alone.executed} driver calls and {alone.commits} commits, "
-                "recorded and replayed on a database seeded alike",
+                best[2],
+                best[1],
+                "one process",
+                "≥ 1.6× one process",
+                detail=f"{count:,} deadlines in batches of {batch:,}{rounds}",
             )
         )
-        if not sqlite:
-            two = timers.ours(ours_url, count, 2)
-            out.append(
-                Figure(
-                    "timers, 2 processes",
-                    "deadlines/s",
-                    two["per_second"],
-                    one["per_second"],
-                    "one process",
-                    "≥ 1.6× one process",
-                )
-            )
     return out
 
 
