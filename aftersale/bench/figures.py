@@ -19,6 +19,7 @@ from aftersale.bench.health import nightly_snapshots, report_latency
 from aftersale.bench.recording import same_statements_in_memory
 from aftersale.bench.seed import seed_due_cases
 from aftersale.bootstrap import connect
+from aftersale.daemon import DaemonOptions
 from aftersale.demo import month_scenario
 from aftersale.domain.machine import Machines
 from aftersale.domain.model import Action, Actor, Case, Kind, Responsibility, State
@@ -45,7 +46,7 @@ SCALES: dict[str, dict[str, int]] = {
     "small": {  # under a minute on 2 cores: the first answer, not the last word
         "transitions": 20_000,
         "commands": 1_000,
-        "timers": 2_500,
+        "timers": 10_000,
         "baseline": 600,
         "replay_orders": 600,
         "open_cases": 10_000,
@@ -141,9 +142,9 @@ def transition_cost(scale: dict[str, int], url: str) -> list[Figure]:
 def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
     count, baseline_count = scale["timers"], scale["baseline"]
     sqlite = url.startswith("sqlite")
-    # batches small enough that each process takes ten or more (else two processes could not
-    # share the work), at most the thousand a daemon would claim under load
-    batch = max(100, min(1000, count // 20))
+    # the daemon's own batch, or smaller when there are too few deadlines for each of two
+    # processes to take ten batches or more (else they could not share the work)
+    batch = max(10, min(DaemonOptions().batch, count // 20))
     # one process, and on PostgreSQL two, each on a database of its own, in alternating rounds
     # (best of each kept): a slow minute on a shared machine then slows neither the figure
     # nor the ratio of two processes to one
