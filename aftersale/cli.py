@@ -315,7 +315,8 @@ def verify(db_url: str | None, as_json: bool) -> None:
 @db_option
 @json_option
 def status(db_url: str | None, as_json: bool) -> None:
-    """The timers' backlog: overdue deadlines, oldest lag, next deadline, quarantined cases."""
+    """The timers' backlog (overdue deadlines, oldest lag, next deadline, quarantined cases)
+    and each shop's latest daily snapshot."""
     backlog = operator_engine(db_url).status()
     if as_json:
         render.print_json(backlog)
@@ -327,6 +328,13 @@ def status(db_url: str | None, as_json: bool) -> None:
     )
     for case in backlog["quarantined"]:
         render.console.print(f"  {case['case_id']} since {case['at']}: {case['error']}")
+    taken = sorted(backlog["last_snapshots"].values())
+    render.console.print(
+        f"snapshots: {len(taken)} shops, the latest of each taken {taken[0]} to {taken[-1]} "
+        "(--json lists them)"
+        if taken
+        else "snapshots: none yet"
+    )
 
 
 @cli.group()

@@ -109,7 +109,7 @@ class Daemon:
     def sweep_once(self) -> dict[str, Any]:
         """One full sweep and reminder pass, logged as one JSON line."""
         started = time.monotonic()
-        backlog = self.engine.status()
+        backlog = self.engine.status(snapshots=False)
         report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
         reminded = 0
         if self.options.remind_before is not None and not self.stop_requested:

@@ -122,6 +122,14 @@ class SqlStore:
         with self._reading() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def latest_snapshot_per_shop(self) -> dict[str, datetime]:
+        """Each shop's latest daily snapshot, by shop id: is the nightly job keeping up?"""
+        latest = func.max(snapshots.c.taken_at)
+        query = select(snapshots.c.shop_id, latest).group_by(snapshots.c.shop_id)
+        with self._reading() as connection:
+            rows = connection.execute(query.order_by(snapshots.c.shop_id)).all()
+        return {shop_id: as_utc(taken_at) for shop_id, taken_at in rows}
+
     def has_shop(self, shop_id: str) -> bool:
         query = select(events.c.seq).where(events.c.shop_id == shop_id).limit(1)
         with self._reading() as connection:

@@ -35,8 +35,10 @@ class Oversight:
     def _at(self, at: Instant) -> datetime:
         return self.clock.now() if at is None else check.instant(at, "at")
 
-    def status(self) -> dict[str, Any]:
-        """The timers' backlog: overdue count, oldest lag, next deadline, quarantined cases."""
+    def status(self, snapshots: bool = True) -> dict[str, Any]:
+        """The timers' backlog: overdue count, oldest lag, next deadline, quarantined cases,
+        and (unless ``snapshots`` is False: the daemon's sweep line does without) each shop's
+        latest daily snapshot."""
         now = self.clock.now()
         backlog = self.store.backlog(now)
         oldest = backlog.pop("oldest_overdue_at")
@@ -44,6 +46,9 @@ class Oversight:
         backlog["now"] = iso(now)
         backlog["oldest_lag_seconds"] = 0.0 if oldest is None else (now - oldest).total_seconds()
         backlog["next_deadline_at"] = iso(upcoming)
+        if snapshots:
+            latest = self.store.latest_snapshot_per_shop().items()
+            backlog["last_snapshots"] = {shop_id: iso(taken) for shop_id, taken in latest}
         return backlog
 
     def health(self, shop_id: str, as_of: Instant = None) -> dict[str, Any]:

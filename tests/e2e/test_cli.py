@@ -278,6 +278,12 @@ def test_health_shows_a_report_and_the_snapshot_trend(tmp_path: Path) -> None:
         "2026-03-18T04:00:00Z",
         "2026-03-19T04:00:00Z",
     ]
+    # the operator's status says whether the nightly snapshots keep up, shop by shop
+    status = _json(_run(tmp_path, "status", "--db", db, "--json"))
+    latest = "2026-03-19T04:00:00Z"
+    assert status["last_snapshots"] == {"shop-a": latest, "shop-b": latest}
+    human_status = _run(tmp_path, "status", "--db", db).stdout
+    assert f"snapshots: 2 shops, the latest of each taken {latest} to {latest}" in human_status
     assert _run(tmp_path, "health", "shop-nobody").returncode == 1
     for name, magic in (("trend.png", b"\x89PNG"), ("trend.svg", b"<?xml")):
         drawn = _run(tmp_path, "health", "shop-a", "--history", "3", "--chart", name)

@@ -100,3 +100,6 @@ def test_a_running_daemon_learns_the_shops_another_process_adds(
     assert [day["taken_at"] for day in daemon.health_history("shop-new")] == [iso(midnight)]
     assert daemon.take_snapshots(refresh=True) == 0  # nothing twice
     assert full_reads == []  # learnt from the orders paid since, not from every shop
+    # status: each shop's latest snapshot (shop-old's midnight has not come yet)
+    assert daemon.status()["last_snapshots"] == {"shop-new": iso(midnight)}
+    assert "last_snapshots" not in daemon.status(snapshots=False)  # the sweep's line
