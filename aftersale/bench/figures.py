@@ -145,12 +145,12 @@ def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
     # the daemon's own batch, or smaller when there are too few deadlines for each of two
     # processes to take ten batches or more (else they could not share the work)
     batch = max(10, min(DaemonOptions().batch, count // 20))
-    # one process, and on PostgreSQL two, each on a database of its own, in alternating rounds
+    # one process and two, each on a database of its own, in alternating rounds on PostgreSQL
     # (best of each kept): a slow minute on a shared machine then slows neither the figure
     # nor the ratio of two processes to one
     best = {1: 0.0, 2: 0.0}
     for _ in range(1 if sqlite else PROCESS_ROUNDS):
-        for processes in (1,) if sqlite else (1, 2):
+        for processes in (1, 2):
             with own_database(url, f"timers{processes}") as ours_url:
                 measured = timers.ours(ours_url, count, processes, batch)
             best[processes] = max(best[processes], measured["per_second"])
@@ -194,18 +194,18 @@ def timer_throughput(scale: dict[str, int], url: str) -> list[Figure]:
             "recorded and replayed on a database seeded alike",
         )
     )
-    if not sqlite:
-        out.append(
-            Figure(
-                "timers, 2 processes",
-                "deadlines/s",
-                best[2],
-                best[1],
-                "one process",
-                "≥ 1.6× one process",
-                detail=f"{count:,} deadlines in batches of {batch:,}{rounds}",
-            )
+    out.append(
+        Figure(
+            "timers, 2 processes",
+            "deadlines/s",
+            best[2],
+            best[1],
+            "one process",
+            # SQLite has one writer at a time: a second daemon there is harmless, not faster
+            "— (SQLite: one writer at a time)" if sqlite else "≥ 1.6× one process",
+            detail=f"{count:,} deadlines in batches of {batch:,}{rounds}",
         )
+    )
     return out
 
 

@@ -18,6 +18,7 @@ FIGURES = {
     "timers, 1 process",
     "timers, 1 process, vs idle jobs",
     "timers, same statements",
+    "timers, 2 processes",
     "replay",
     "health report",
     "health backfill",
