@@ -45,7 +45,7 @@ def seed_due_cases(
         with engine.store.transaction() as tx:
             for number in range(start, min(count, start + CHUNK)):
                 deadline = now - spread * rng.random()
-                key = f"{prefix}{number:08d}"
+                key = seed_key(prefix, number)
                 if with_history:
                     order, case, history = _opened(engine, key, deadline, rng)
                     tx.append(history, case.opened_at)
@@ -53,6 +53,11 @@ def seed_due_cases(
                     order, case = _pair(key, deadline, policy.version, rng)
                 tx.add_order(order)
                 tx.add_case(case)
+
+
+def seed_key(prefix: str, number: int) -> str:
+    """The key of the ``number``-th seeded pair: its order is ``O`` + key, its case ``C`` + key."""
+    return f"{prefix}{number:08d}"
 
 
 def _opened(

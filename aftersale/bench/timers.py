@@ -13,7 +13,7 @@ from typing import Any
 
 from aftersale.adapters.db import make_engine
 from aftersale.bench.recording import SameStatements, same_statements
-from aftersale.bench.seed import seed_due_cases
+from aftersale.bench.seed import seed_due_cases, seed_key
 from aftersale.bootstrap import connect
 from aftersale.daemon import Daemon, DaemonOptions, settle_memory
 from aftersale.service.engine import AfterSale
@@ -116,7 +116,7 @@ def job_per_deadline(url: str, count: int, work: bool = True) -> dict[str, Any]:
     due = now - timedelta(seconds=1)
     job: Callable[..., None] = _take_timeout if work else _fire
     for number in range(count):
-        args = (url, f"CJ-{number:08d}") if work else ()
+        args = (url, f"C{seed_key('J-', number)}") if work else ()
         scheduler.add_job(job, "date", run_date=due, id=f"deadline-{number}", args=args)
     started = time.perf_counter()
     scheduler.resume()
