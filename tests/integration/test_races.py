@@ -89,6 +89,34 @@ def test_a_seller_approval_racing_its_own_timeout_has_exactly_one_winner(
     )
 
 
+def test_a_hosts_catch_up_racing_a_seller_approval_moves_the_case_once(
+    db_url: str, clock: VirtualClock
+) -> None:
+    """The host's own job per deadline (``catch_up``) against the seller: one transition."""
+    setup = aftersale.connect(db_url, clock=clock)
+    seller = aftersale.connect(db_url, clock=clock, migrate=False)
+    job = aftersale.connect(db_url, clock=clock, migrate=False)
+    for case_id, deadline in _open_cases(setup):
+        approve_at = deadline - timedelta(milliseconds=1)
+        seller_result, caught_up = _race(
+            lambda c=case_id, a=approve_at: seller.act(
+                c, "approve", "seller", at=a, actor_id=SHOP
+            ),
+            lambda c=case_id, d=deadline: job.catch_up(c, at=d),
+        )
+        history = setup.case(case_id)["history"]
+        actions = [step["action"] for step in history]
+        assert actions in (["open", "approve"], ["open", "review_timeout"]), actions
+        if actions[-1] == "approve":
+            assert isinstance(seller_result, dict)
+            # the job found nothing due, or lost the compare-and-set and wrote nothing
+            assert isinstance(caught_up, dict) or caught_up.code == "conflict", caught_up
+        else:
+            assert isinstance(seller_result, CommandRefused), seller_result
+            assert seller_result.code in ("conflict", "not_allowed", "out_of_order")
+            assert isinstance(caught_up, dict) and caught_up["state"] == "refunded"
+
+
 def test_two_seller_clicks_at_once_approve_and_reject_only_one_lands(
     db_url: str, clock: VirtualClock
 ) -> None:
