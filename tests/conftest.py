@@ -25,11 +25,17 @@ PG_VARIABLE = "AFTERSALE_TEST_PG_URL"
 MONDAY_9AM = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _pg_base_url() -> str:
+def pg_server_url() -> str:
+    """The PostgreSQL server of ``AFTERSALE_TEST_PG_URL`` as given; the test is skipped, and
+    says why, when it is unset."""
     url = os.environ.get(PG_VARIABLE)
     if not url:
         pytest.skip(f"PostgreSQL tests need {PG_VARIABLE}=postgresql://user@host:port/db")
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return url
+
+
+def _pg_base_url() -> str:
+    return pg_server_url().replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 import sqlalchemy
+
+from tests.conftest import pg_server_url
 
 FIGURES = {
     "transition",
@@ -64,9 +65,7 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
 def _bench_on_postgresql(only: str, url: str | None = None) -> list[dict[str, Any]]:
     """``aftersale bench --db URL --scale tiny --only ONLY`` (by default the server of
     ``AFTERSALE_TEST_PG_URL``): its figures."""
-    base = url or os.environ.get("AFTERSALE_TEST_PG_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    base = url or pg_server_url()
     command = ["bench", "--db", base, "--scale", "tiny", "--json", "--only", only]
     done = subprocess.run(
         [sys.executable, "-m", "aftersale", *command],

@@ -3,7 +3,6 @@ again on the same server (fixed keys in one figure's seed once collided with the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import sqlalchemy
 
 from aftersale.bench.databases import own_database
 from aftersale.bootstrap import connect
+from tests.conftest import pg_server_url
 
 
 def _schemas(url: str) -> set[str]:
@@ -23,9 +23,7 @@ def _schemas(url: str) -> set[str]:
 
 @pytest.mark.postgres
 def test_a_figure_on_postgresql_runs_in_a_schema_of_its_own_dropped_afterwards() -> None:
-    base = os.environ.get("AFTERSALE_TEST_PG_URL")
-    if not base:
-        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    base = pg_server_url()
     before = _schemas(base)
     for _ in range(2):  # the same seed twice: no duplicate keys
         with own_database(base, "timers") as url:

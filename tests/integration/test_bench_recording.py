@@ -3,7 +3,6 @@ recorded and replayed with the bare driver, and the replay must have done the sa
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from aftersale.clock import VirtualClock
 from aftersale.demo import month_scenario
 from aftersale.replay import replay
 from aftersale.service.engine import AfterSale
+from tests.conftest import pg_server_url
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -36,13 +36,6 @@ def _open_and_approve(engine: AfterSale) -> None:
         engine.act(f"C{number}", "approve", "seller", actor_id="S1")
 
 
-def _pg_url() -> str:
-    url = os.environ.get("AFTERSALE_TEST_PG_URL")
-    if not url:
-        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
-    return url
-
-
 def _check(url: str, driver: str) -> None:
     run = same_statements(url, "recording", _seeded, _open_and_approve)
     assert run.driver == driver
@@ -61,7 +54,7 @@ def test_on_sqlite_the_bare_sqlite3_replay_does_the_same_work() -> None:
 
 @pytest.mark.postgres
 def test_on_postgresql_the_bare_psycopg_replay_does_the_same_work() -> None:
-    _check(_pg_url(), "psycopg")
+    _check(pg_server_url(), "psycopg")
 
 
 def test_a_replay_that_did_less_work_fails_the_figure() -> None:

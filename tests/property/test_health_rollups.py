@@ -10,7 +10,6 @@ exactly the rows the events did (of those a prune keeps).
 
 from __future__ import annotations
 
-import os
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +30,7 @@ import aftersale
 from aftersale import CommandRefused, VirtualClock
 from aftersale.adapters.schema import health_rollups
 from aftersale.domain.health.report import counts_from_events, counts_through, health_report
-from tests.conftest import rollup_rows
+from tests.conftest import pg_server_url, rollup_rows
 from tests.property.test_stateful_invariants import SCHEMAS, _pg_run, _pg_schema
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -212,8 +211,7 @@ class PostgresRollupMachine(RollupMachine):
 
 @pytest.mark.postgres
 def test_rollups_agree_with_a_full_recomputation_on_postgresql() -> None:
-    if not os.environ.get("AFTERSALE_TEST_PG_URL"):
-        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    pg_server_url()  # skipped, saying why, without a server
     try:
         run_state_machine_as_test(
             PostgresRollupMachine, settings=settings(SETTINGS, max_examples=6)

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
+from tests.conftest import pg_server_url
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTIONS = [
@@ -254,8 +255,7 @@ def _pg_run(sql: str) -> None:
 
 @pytest.mark.postgres
 def test_the_invariants_hold_on_postgresql() -> None:
-    if not os.environ.get("AFTERSALE_TEST_PG_URL"):
-        pytest.skip("PostgreSQL tests need AFTERSALE_TEST_PG_URL=postgresql://user@host:port/db")
+    pg_server_url()  # skipped, saying why, without a server
     try:
         run_state_machine_as_test(PostgresMachine, settings=settings(SETTINGS, max_examples=8))
     finally:
