@@ -130,7 +130,7 @@ def replay(
     engine = connect(
         db_url or MEMORY_URL, config_dir=config_dir, clock=clock, require_identity=False
     )
-    cursor = _last_seq(engine)
+    cursor = _last_cursor(engine)
     player = _Player(engine, clock)
     for number, text in enumerate(lines, start=1):
         stripped = text.strip()
@@ -246,18 +246,18 @@ def _appliers(engine: AfterSale) -> dict[str, Callable[..., Any]]:
     }
 
 
-def _last_seq(engine: AfterSale) -> int:
-    seq = 0
-    while page := engine.events_after(seq, 10_000):
-        seq = page[-1]["seq"]
-    return seq
+def _last_cursor(engine: AfterSale) -> str | int:
+    cursor: str | int = 0
+    while page := engine.events_after(cursor, 10_000):
+        cursor = page[-1]["cursor"]
+    return cursor
 
 
-def _result(engine: AfterSale, player: _Player, cursor: int) -> ReplayResult:
+def _result(engine: AfterSale, player: _Player, cursor: str | int) -> ReplayResult:
     events: list[dict[str, Any]] = []
     while page := engine.events_after(cursor, 10_000):
-        events.extend(page)
-        cursor = page[-1]["seq"]
+        cursor = page[-1]["cursor"]
+        events.extend({k: v for k, v in e.items() if k != "cursor"} for e in page)
     case_ids = sorted({e["case_id"] for e in events if e["case_id"] is not None})
     cases = [_replay_case(engine.case(case_id)) for case_id in case_ids]
     clock = player.clock.now() if player.started else None

@@ -144,7 +144,18 @@ events = Table(
     Column("order_id", String(ID), index=True),
     Column("shop_id", String(ID), index=True),
     Column("data", Json, nullable=False),
+    # PostgreSQL only: the writing transaction's id (pg_current_xact_id), which makes the
+    # outbox gap-free (aftersale.adapters.outbox). NULL on SQLite, where one writer at a time
+    # makes seq the commit order.
+    Column("tx_id", BigInteger),
     Index("ix_events_shop_at", "shop_id", "at"),
+    Index(
+        "ix_events_outbox",
+        "tx_id",
+        "seq",
+        sqlite_where=text("tx_id IS NOT NULL"),
+        postgresql_where=text("tx_id IS NOT NULL"),
+    ),
 )
 
 policies = Table(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Table, func, select, update
 
 from aftersale.adapters.db import BEGIN_READ, BEGIN_WRITE, READ_ONLY, translate_errors
+from aftersale.adapters.outbox import AFTER, after_params, held_back, parse_cursor, token
 from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import as_utc, case_from, event_dict, order_from
@@ -22,6 +23,8 @@ from aftersale.domain.model import Case, Order
 from aftersale.errors import Conflict
 
 __all__ = ["SqlStore", "SqlTransaction"]
+
+OUTBOX_WAIT = 1.0  # seconds an outbox read waits for the transactions older than its events
 
 
 class SqlStore:
@@ -198,16 +201,22 @@ class SqlStore:
         with self._reading() as connection:
             return [event_dict(row) for row in connection.execute(query)]
 
-    def events_after(self, cursor: int, limit: int) -> list[dict[str, Any]]:
-        query = select(events).where(events.c.seq > cursor).order_by(events.c.seq).limit(limit)
+    def events_after(self, cursor: object, limit: int) -> list[dict[str, Any]]:
+        """Committed events after a cursor token (outbox.py), oldest first, each with the
+        ``cursor`` to pass back for the events after it."""
+        params = after_params(parse_cursor(cursor), limit)
+        query = AFTER[self.engine.dialect.name]
         with self._reading() as connection:
-            return [event_dict(row) for row in connection.execute(query)]
+            rows = query.rows(connection, params)
+            if len(rows) < limit and not self.sqlite and held_back(connection, OUTBOX_WAIT):
+                rows = query.rows(connection, params)  # in a snapshot of its own
+        return [{**event_dict(row), "cursor": token(row.tx_id, row.seq)} for row in rows]
 
     def iter_events(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
-        cursor = 0
+        cursor = "0.0"
         while page := self.events_after(cursor, batch):
             yield from page
-            cursor = page[-1]["seq"]
+            cursor = page[-1]["cursor"]
 
     def list_cases(self, filters: dict[str, Any], limit: int) -> list[Case]:
         query = select(cases).order_by(cases.c.case_id).limit(limit)

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, or_, select, update
 from uuid_utils import uuid7
 
+from aftersale.adapters.outbox import APPEND
 from aftersale.adapters.prepared import Link, Prepared
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import (
-    EVENT_COLUMNS,
     KEYS_AT_ONCE,
     by_key,
     by_keys,
@@ -34,7 +34,7 @@ from aftersale.adapters.rows import (
     update_statement,
     versioned,
 )
-from aftersale.adapters.schema import cases, events, messages, orders, policies, snapshots
+from aftersale.adapters.schema import cases, messages, orders, policies, snapshots
 from aftersale.domain.events import Event
 from aftersale.domain.model import Case, Order
 from aftersale.errors import Conflict
@@ -196,7 +196,7 @@ class SqlTransaction:
         # Event ids are time-ordered (UUID version 7, RFC 9562): each goes in at the end of the
         # unique index, not on a random page of it. A sweep wrote 14 % fewer pages a deadline.
         if new_events:
-            insert_statement(events, EVENT_COLUMNS).run_many(
+            APPEND[self.link.dialect.name].run_many(
                 self.link,
                 [
                     {

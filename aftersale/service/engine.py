@@ -351,11 +351,14 @@ class AfterSale(Oversight):
         filters = {"shop_id": shop_id, "state": state, "kind": kind}
         return [case_view(case) for case in self.store.list_cases(filters, limit)]
 
-    def events_after(self, cursor: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Events with ``seq`` above ``cursor``, oldest first: the outbox a host relays."""
-        if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
-            raise InvalidInput("cursor must be a whole number, 0 or more")
-        return self.store.events_after(cursor, max(1, min(limit, 10_000)))
+    def events_after(self, cursor: str | int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The outbox a host relays: up to ``limit`` (at most 10,000) committed events after
+        ``cursor``, oldest first. Start from ``0``; pass back the ``cursor`` of the last event
+        relayed. However writers race, no committed event is ever passed over or handed out
+        twice (on PostgreSQL an event waits until every older transaction has ended)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a whole number, 1 or more, not {limit!r:.40}")
+        return self.store.events_after(cursor, min(limit, 10_000))
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -140,18 +140,42 @@ def test_a_buyer_id_that_is_not_the_orders_buyer_is_forbidden(engine: AfterSale)
 def test_the_outbox_relays_every_event_once_in_order(engine: AfterSale) -> None:
     _delivered(engine)
     engine.open_case("RR-1", "US-100231", "return_refund", "buyer", "damaged", at=DELIVERED)
-    relayed, cursor = [], 0
+    relayed, cursor = [], "0"
     while page := engine.events_after(cursor, limit=2):
         relayed.extend(page)
-        cursor = page[-1]["seq"]
+        cursor = page[-1]["cursor"]
     assert [e["type"] for e in relayed] == [
         "order.paid",
         "order.shipped",
         "order.delivered",
         "case.transition",
     ]
-    with pytest.raises(InvalidInput):
-        engine.events_after(-1)
+    assert engine.events_after(cursor) == []
+
+
+@pytest.mark.parametrize(
+    ("cursor", "limit"),
+    [
+        (-1, 10),
+        (7, 10),  # a seq is not a cursor: on PostgreSQL it would skip or repeat events
+        (2**70, 10),
+        ("2.", 10),
+        ("1.2.3", 10),
+        (f"{2**64}.1", 10),
+        (" 0.1", 10),
+        (1.5, 10),
+        (True, 10),
+        ("0.0", "10"),
+        ("0.0", 0),
+        ("0.0", None),
+        ("0.0", False),
+    ],
+)
+def test_a_malformed_outbox_cursor_or_limit_is_refused_by_name(
+    engine: AfterSale, cursor: object, limit: object
+) -> None:
+    with pytest.raises(InvalidInput, match="cursor|limit"):
+        engine.events_after(cursor, limit)  # type: ignore[arg-type]
 
 
 def test_event_ids_are_unique_time_ordered_uuids(engine: AfterSale) -> None:

@@ -105,7 +105,7 @@ def test_events_after_a_cursor_are_in_seq_order_and_pages_do_not_overlap(
     for number in range(5):
         _paid_and_shipped(engine, f"US-{number}")
     first = engine.events_after(0, limit=4)
-    rest = engine.events_after(first[-1]["seq"], limit=100)
+    rest = engine.events_after(first[-1]["cursor"], limit=100)
     seqs = [e["seq"] for e in first + rest]
     assert seqs == sorted(seqs) and len(set(seqs)) == 10
     assert len({e["event_id"] for e in first + rest}) == 10

@@ -99,7 +99,7 @@ class AfterSaleMachine(RuleBasedStateMachine):
             TALLY["applied"] += 1
         except CommandRefused as refused:
             TALLY[refused.code] += 1
-            new = self.engine.events_after(seen[-1]["seq"] if seen else 0, 10_000)
+            new = self.engine.events_after(seen[-1]["cursor"] if seen else 0, 10_000)
             # a refusal keeps the overdue timeouts taken before it, and writes nothing else
             assert all(e["action"].endswith("_timeout") and e["auto"] for e in new), new
             if not new:

@@ -1,0 +1,127 @@
+"""The outbox: every committed event handed to a relay once, in an order no commit can pass.
+
+``seq`` is taken when an event is inserted, but its transaction commits later: on PostgreSQL,
+with several writers, an event with a lower ``seq`` can become visible after a relay has read a
+higher one. A cursor on ``seq`` alone skips it for ever. So on PostgreSQL each event records the
+id of the transaction that wrote it (``pg_current_xact_id()``), and a read hands out only events
+of transactions older than the oldest one still running (``pg_snapshot_xmin`` of the reading
+statement's own snapshot), in (transaction id, seq) order. Every transaction below that
+horizon has ended, so every event below it that will ever be visible already is, and any event
+committed later belongs to a transaction at or above it: the cursor never passes an event that
+is still to come, and never hands one out twice. No lock is taken; writers never wait for a
+relay. The price is latency: an event waits until every transaction older than its own has
+ended (a long transaction anywhere on the server holds the horizon back). So that a read
+returns every event committed before it (what a replay, a test or a relay catching up
+expects), a read that comes back short while committed events wait behind the horizon waits
+for the transactions holding it, up to a bound, and reads again (:func:`held_back`).
+
+On SQLite one writer at a time holds the database from its first write to its commit, so
+``seq`` order is commit order and the cursor is the ``seq``.
+
+The cursor a host keeps is a token, ``"<transaction id>.<seq>"`` (``0`` on SQLite, and for the
+events written before the outbox recorded transactions): opaque to hosts, who keep the
+``cursor`` of the last event they relayed and pass it back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, literal_column, select, tuple_
+from sqlalchemy.sql.elements import ColumnClause
+
+from aftersale.adapters.prepared import Prepared
+from aftersale.adapters.rows import EVENT_COLUMNS
+from aftersale.adapters.schema import events
+from aftersale.errors import InvalidInput
+
+BIGINT = 2**63 - 1
+TOKEN = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
+
+# The writing transaction's id, as a bigint (xid8 counts from 0 and never wraps around).
+CURRENT_TRANSACTION: ColumnClause[int] = literal_column("pg_current_xact_id()::text::bigint")
+OLDEST_RUNNING: ColumnClause[int] = literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+)
+
+APPEND = {
+    "sqlite": Prepared(insert(events).inline(), EVENT_COLUMNS),
+    "postgresql": Prepared(
+        insert(events).inline().values(tx_id=CURRENT_TRANSACTION), EVENT_COLUMNS
+    ),
+}
+AFTER = {
+    "sqlite": Prepared(
+        select(events)
+        .where(events.c.seq > bindparam("s"))
+        .order_by(events.c.seq)
+        .limit(bindparam("n"))
+    ),
+    "postgresql": Prepared(
+        select(events)
+        .where(
+            events.c.tx_id.is_not(None),
+            tuple_(events.c.tx_id, events.c.seq) > tuple_(bindparam("x"), bindparam("s")),
+            events.c.tx_id < OLDEST_RUNNING,
+        )
+        .order_by(events.c.tx_id, events.c.seq)
+        .limit(bindparam("n"))
+    ),
+}
+
+
+# The newest transaction that wrote an event visible now (the end of the outbox index: one
+# step whatever the table's size) and the horizon; then the horizon alone, while waiting.
+NEWEST_AND_HORIZON = Prepared(
+    select(
+        select(events.c.tx_id)
+        .where(events.c.tx_id.is_not(None))
+        .order_by(events.c.tx_id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("newest"),
+        OLDEST_RUNNING.label("horizon"),
+    )
+)
+HORIZON = Prepared(select(OLDEST_RUNNING.label("horizon")))
+
+
+def parse_cursor(cursor: object) -> tuple[int, int]:
+    """(transaction id, seq) of a cursor token; ``0``, ``"0"`` or ``None`` is the beginning."""
+    if cursor is None or (type(cursor) is int and cursor == 0) or cursor == "0":
+        return 0, 0
+    found = TOKEN.fullmatch(cursor) if isinstance(cursor, str) else None
+    if found is None or max(int(found[1]), int(found[2])) > BIGINT:
+        raise InvalidInput(
+            f"cursor must be 0 (the beginning) or the 'cursor' of the last event relayed "
+            f"(a token like '0.42'), not {str(cursor)[:40]!r}"
+        )
+    return int(found[1]), int(found[2])
+
+
+def token(tx_id: int | None, seq: int) -> str:
+    return f"{tx_id or 0}.{seq}"
+
+
+def after_params(cursor: tuple[int, int], limit: int) -> dict[str, Any]:
+    return {"x": cursor[0], "s": cursor[1], "n": limit}
+
+
+def held_back(on: Connection, wait: float) -> bool:
+    """On PostgreSQL: whether committed events were waiting behind the horizon, after waiting
+    up to ``wait`` seconds for the transactions holding it to end (then a read again finds
+    them). Transactions are short, so the wait is a few milliseconds; a transaction left
+    open holds the outbox back for as long as it stays open, and the read returns without it.
+    """
+    newest, horizon = NEWEST_AND_HORIZON.first(on)
+    if newest is None or newest < horizon:
+        return False
+    waited, pause = 0.0, 0.001
+    while waited < wait:  # counted, not timed: a frozen clock (freezegun) cannot hang it
+        time.sleep(pause)
+        waited, pause = waited + pause, min(pause * 2, 0.05)
+        if HORIZON.first(on).horizon > newest:
+            break
+    return True
