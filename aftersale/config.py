@@ -3,34 +3,33 @@
 A policy is read from TOML files into one plain *document* (a dict per file). The document is
 what gets pinned: it is stored in the database under the policy version, and a case opened under
 an older version is rebuilt from its stored document, so editing config/ never moves an open
-case's deadlines. Every fault names the file, the key and what is wrong.
+case's deadlines. Every fault names the file, the key and what is wrong (the checks are in
+:mod:`aftersale.config_checks`); unknown keys are refused, every value is typed and bounded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-import tomllib
 from collections.abc import Mapping
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
-from functools import cache
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
+from aftersale import config_checks as check
+from aftersale.config_checks import Key
+from aftersale.config_markets import markets_from
 from aftersale.domain.model import Kind, Responsibility, State
-from aftersale.domain.policy import Market, Policy
+from aftersale.domain.policy import MAX_WINDOW_DAYS, Market, Policy
+from aftersale.domain.validation import MAX_NOTE_LENGTH
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.errors import PolicyError
 
 POLICY_FILES = ("policy.toml", "timers.toml", "markets.toml", "reasons.toml")
 Document = dict[str, dict[str, Any]]
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+Timers = dict[tuple[Kind, State], timedelta]
+NAME = r"[A-Za-z0-9_.-]{1,40}"
 
 
 def default_config_dir() -> Path:
@@ -44,16 +43,7 @@ def default_config_dir() -> Path:
 
 def read_document(config_dir: Path | None = None) -> Document:
     folder = config_dir or default_config_dir()
-    document: Document = {}
-    for name in POLICY_FILES:
-        path = folder / name
-        try:
-            document[name] = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PolicyError(name, "(file)", f"missing from {folder.name}/") from None
-        except tomllib.TOMLDecodeError as error:
-            raise PolicyError(name, "(syntax)", str(error)) from None
-    return document
+    return {name: check.read_toml(folder, name) for name in POLICY_FILES}
 
 
 def load_policy(config_dir: Path | None = None) -> Policy:
@@ -67,194 +57,144 @@ def policy_version(document: Mapping[str, Any]) -> str:
 
 
 def policy_from_document(document: Mapping[str, Any]) -> Policy:
-    policy_doc = _table(document, "policy.toml", "(file)")
-    name = policy_doc.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
-        raise PolicyError("policy.toml", "name", "must be 1-40 letters, digits, '.', '_' or '-'")
-    timers_doc = _table(document, "timers.toml", "(file)")
-    reasons_doc = _table(document, "reasons.toml", "(file)")
-    evidence_kinds = frozenset(_strings(reasons_doc, "reasons.toml", "evidence", "kinds"))
-    timers, market_timers = _timers(timers_doc)
+    """The policy of a document (read from config/ or stored); the version is hashed last,
+    once every value is known to be valid."""
+    file = Key("policy.toml")
+    policy_doc = check.table(document.get("policy.toml"), file, ("name",))
+    check.text(
+        policy_doc.get("name"), file / "name", NAME, "1-40 letters, digits, '.', '_' or '-'"
+    )
+    reasons = _reasons(check.table(document.get("reasons.toml"), Key("reasons.toml"), REASONS))
+    markets = markets_from(document.get("markets.toml"), reasons.evidence_kinds)
+    timers_doc = check.table(document.get("timers.toml"), Key("timers.toml"), TIMER_TABLES)
+    timers = _timers(timers_doc)
+    where = Key("timers.toml") / "cancellation" / "free_cancel_window"
+    free_cancel_window = check.duration(
+        timers_doc["cancellation"].get("free_cancel_window"), where
+    )
+    market_timers = _overrides(timers_doc.get("overrides"), markets)
+    high_value = check.fields(
+        timers_doc.get("high_value"), Key("timers.toml") / "high_value", HIGH_VALUE
+    )
     return Policy(
         version=policy_version(document),
-        free_cancel_window=_duration(
-            _table(timers_doc, "timers.toml", "cancellation"),
-            "timers.toml",
-            "cancellation.free_cancel_window",
-        ),
+        free_cancel_window=free_cancel_window,
         timers=timers,
         market_timers=market_timers,
-        high_value_review_business_days=_positive_int(
-            _table(timers_doc, "timers.toml", "high_value").get("review_business_days"),
-            "timers.toml",
-            "high_value.review_business_days",
-        ),
-        markets=_markets(_table(document, "markets.toml", "(file)"), evidence_kinds),
-        buyer_reasons=_responsibilities(reasons_doc, "buyer"),
-        seller_cancellation_reasons=_responsibilities(reasons_doc, "seller_cancellation"),
-        reasons_needing_unused_item=frozenset(
-            _strings(reasons_doc, "reasons.toml", "buyer_rules", "needs_unused_item")
-        ),
-        reject_reasons=_reject_codes(reasons_doc),
-        reject_reasons_needing_note=frozenset(
-            _strings(reasons_doc, "reasons.toml", "reject", "needs_note")
-        ),
-        reject_note_max_length=_positive_int(
-            _table(reasons_doc, "reasons.toml", "reject").get("note_max_length"),
-            "reasons.toml",
-            "reject.note_max_length",
-        ),
-        evidence_kinds=evidence_kinds,
+        high_value_review_business_days=high_value["review_business_days"],
+        markets=markets,
+        buyer_reasons=reasons.buyer,
+        seller_cancellation_reasons=reasons.seller_cancellation,
+        reasons_needing_unused_item=reasons.needing_unused_item,
+        reject_reasons=reasons.reject,
+        reject_reasons_needing_note=reasons.reject_needing_note,
+        reject_note_max_length=reasons.note_max_length,
+        evidence_kinds=reasons.evidence_kinds,
     )
 
 
-def _table(doc: Mapping[str, Any], file: str, key: str) -> dict[str, Any]:
-    value = doc.get(key) if key != "(file)" else doc.get(file)
-    if not isinstance(value, dict):
-        raise PolicyError(file, key, "missing table" if value is None else "must be a table")
-    return value
+# -- timers.toml -------------------------------------------------------------------------------
+
+TIMER_TABLES = (*(kind.value for kind in WORKFLOWS), "high_value", "overrides")
+HIGH_VALUE: dict[str, check.Check] = {
+    "review_business_days": lambda raw, where: check.whole(
+        raw, where, 1, MAX_WINDOW_DAYS, " (business days)"
+    )
+}
 
 
-def _duration(table: Mapping[str, Any], file: str, key: str) -> timedelta:
-    raw = table.get(key.rsplit(".", 1)[-1])
-    match = _DURATION.match(raw) if isinstance(raw, str) else None
-    if match is None or int(match.group(1)) == 0:
-        shown = "missing" if raw is None else f"{raw!r} is not"
-        raise PolicyError(file, key, f"{shown} a positive duration like '90s', '30m', '48h', '5d'")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+def _timed_states(kind: Kind) -> list[str]:
+    return [state.value for state in WORKFLOWS[kind].timeouts]
 
 
-def _positive_int(raw: Any, file: str, key: str) -> int:
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-        raise PolicyError(file, key, f"must be a positive whole number, not {raw!r}")
-    return raw
+def _timers(doc: Mapping[str, Any]) -> Timers:
+    timers: Timers = {}
+    for kind in WORKFLOWS:
+        extra = ["free_cancel_window"] if kind is Kind.cancellation else []
+        where = Key("timers.toml") / kind.value
+        table = check.table(doc.get(kind.value), where, _timed_states(kind) + extra)
+        for state in WORKFLOWS[kind].timeouts:
+            timers[(kind, state)] = check.duration(table.get(state.value), where / state.value)
+    return timers
 
 
-def _strings(doc: Mapping[str, Any], file: str, table: str, key: str) -> list[str]:
-    raw = _table(doc, file, table).get(key)
-    if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
-        raise PolicyError(file, f"{table}.{key}", "must be a list of non-empty strings")
-    return raw
-
-
-def _timers(
-    doc: Mapping[str, Any],
-) -> tuple[dict[tuple[Kind, State], timedelta], dict[str, dict[tuple[Kind, State], timedelta]]]:
-    timers: dict[tuple[Kind, State], timedelta] = {}
-    for kind, workflow in WORKFLOWS.items():
-        table = _table(doc, "timers.toml", kind.value)
-        known = {state.value for state in workflow.timeouts} | {"free_cancel_window"}
-        for key in table:
-            if key not in known:
-                raise PolicyError(
-                    "timers.toml", f"{kind}.{key}", "is not a timed state of " + kind
+def _overrides(raw: Any, markets: Mapping[str, Market]) -> dict[str, Timers]:
+    """Per-market timers replacing single entries: [overrides.MARKET.KIND] STATE = "5d"."""
+    where = Key("timers.toml") / "overrides"
+    overrides: dict[str, Timers] = {}
+    for market, by_kind in check.table(raw, where, markets, optional=True).items():
+        kinds = check.table(by_kind, where / market, [kind.value for kind in WORKFLOWS])
+        for kind_name, states in kinds.items():
+            kind, at = Kind(kind_name), where / market / kind_name
+            for state, window in check.table(states, at, _timed_states(kind)).items():
+                overrides.setdefault(market, {})[(kind, State(state))] = check.duration(
+                    window, at / state
                 )
-        for state in workflow.timeouts:
-            timers[(kind, state)] = _duration(table, "timers.toml", f"{kind}.{state}")
-    overrides: dict[str, dict[tuple[Kind, State], timedelta]] = {}
-    for market, by_kind in doc.get("overrides", {}).items():
-        for kind_name, table in by_kind.items():
-            if kind_name not in Kind.__members__:
-                raise PolicyError("timers.toml", f"overrides.{market}.{kind_name}", "unknown kind")
-            kind = Kind(kind_name)
-            for state_name in table:
-                if (kind, state_name) not in {(k, s.value) for k, s in timers}:
-                    key = f"overrides.{market}.{kind}.{state_name}"
-                    raise PolicyError("timers.toml", key, "is not a timed state")
-                key = f"overrides.{market}.{kind}.{state_name}"
-                window = _duration(table, "timers.toml", key)
-                overrides.setdefault(market, {})[(kind, State(state_name))] = window
-    return timers, overrides
+    return overrides
 
 
-def _markets(doc: Mapping[str, Any], evidence_kinds: frozenset[str]) -> dict[str, Market]:
-    markets: dict[str, Market] = {}
-    for code, table in doc.items():
-        where = f"{code}."
-        if not isinstance(table, dict) or not re.fullmatch(r"[A-Z]{2,3}", code):
-            raise PolicyError("markets.toml", code, "must be a table named by a market code")
-        try:
-            zone = ZoneInfo(str(table.get("timezone")))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PolicyError("markets.toml", where + "timezone", "unknown time zone") from None
-        currency = table.get("currency")
-        if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-            raise PolicyError("markets.toml", where + "currency", "must be an ISO 4217 code")
-        decimals = table.get("currency_decimals")
-        if not isinstance(decimals, int) or not 0 <= decimals <= 4:
-            raise PolicyError("markets.toml", where + "currency_decimals", "must be 0 to 4")
-        kinds = frozenset(_strings(doc, "markets.toml", code, "evidence_kinds"))
-        if not kinds <= evidence_kinds:
-            unknown = ", ".join(sorted(kinds - evidence_kinds))
-            raise PolicyError("markets.toml", where + "evidence_kinds", f"unknown kind {unknown}")
-        markets[code] = Market(
-            code=code,
-            timezone=zone,
-            currency=currency,
-            currency_decimals=decimals,
-            high_value_threshold=_amount(table.get("high_value_threshold"), where),
-            return_window=timedelta(
-                days=_positive_int(
-                    table.get("return_window_days"), "markets.toml", where + "return_window_days"
-                )
-            ),
-            evidence_kinds=kinds,
-            is_holiday=_calendar(
-                str(table.get("holidays", "")), str(table.get("holiday_subdivision", "")), where
-            ),
-        )
-    if not markets:
-        raise PolicyError("markets.toml", "(file)", "defines no market")
-    return markets
+# -- reasons.toml ------------------------------------------------------------------------------
+
+REASONS = ("buyer", "buyer_rules", "seller_cancellation", "reject", "evidence")
 
 
-def _amount(raw: Any, where: str) -> Decimal:
-    try:
-        value = Decimal(raw) if isinstance(raw, str) else None
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value <= 0:
-        raise PolicyError(
-            "markets.toml", where + "high_value_threshold", "must be a positive decimal string"
-        )
-    return value
+@dataclass(frozen=True)
+class _Reasons:
+    buyer: dict[str, Responsibility]
+    needing_unused_item: frozenset[str]
+    seller_cancellation: dict[str, Responsibility]
+    reject: frozenset[str]
+    reject_needing_note: frozenset[str]
+    note_max_length: int
+    evidence_kinds: frozenset[str]
 
 
-def _calendar(country: str, subdivision: str, where: str) -> Any:
-    if not country:
-        return lambda day: False
-    try:
-        return _holiday_lookup(country, subdivision or None)
-    except NotImplementedError:
-        raise PolicyError(
-            "markets.toml", where + "holidays", f"no public-holiday calendar for {country!r}"
-        ) from None
+def _reasons(doc: Mapping[str, Any]) -> _Reasons:
+    file = Key("reasons.toml")
+    buyer = _responsibilities(doc.get("buyer"), file / "buyer")
+    rules = check.fields(
+        doc.get("buyer_rules"),
+        file / "buyer_rules",
+        {"needs_unused_item": lambda raw, where: check.codes(raw, where, buyer)},
+    )
+    reject = check.fields(doc.get("reject"), file / "reject", REJECT)
+    evidence = check.fields(doc.get("evidence"), file / "evidence", {"kinds": check.codes})
+    return _Reasons(
+        buyer=buyer,
+        needing_unused_item=frozenset(rules["needs_unused_item"]),
+        seller_cancellation=_responsibilities(
+            doc.get("seller_cancellation"), file / "seller_cancellation"
+        ),
+        reject=frozenset(reject["codes"]),
+        reject_needing_note=frozenset(
+            check.codes(reject["needs_note"], file / "reject" / "needs_note", reject["codes"])
+        ),
+        note_max_length=reject["note_max_length"],
+        evidence_kinds=frozenset(evidence["kinds"]),
+    )
 
 
-@cache
-def _holiday_lookup(country: str, subdivision: str | None) -> Any:
-    calendar = holidays.country_holidays(country, subdiv=subdivision)
-
-    def is_holiday(day: date) -> bool:
-        return day in calendar
-
-    return is_holiday
-
-
-def _responsibilities(doc: Mapping[str, Any], table: str) -> dict[str, Responsibility]:
-    out: dict[str, Responsibility] = {}
-    for code, who in _table(doc, "reasons.toml", table).items():
-        if who not in Responsibility.__members__:
-            allowed = ", ".join(Responsibility)
-            raise PolicyError("reasons.toml", f"{table}.{code}", f"must be one of {allowed}")
-        out[code] = Responsibility(who)
-    if not out:
-        raise PolicyError("reasons.toml", table, "defines no reason")
-    return out
-
-
-def _reject_codes(doc: Mapping[str, Any]) -> frozenset[str]:
-    codes = _strings(doc, "reasons.toml", "reject", "codes")
+def _reject_codes(raw: Any, where: Key) -> list[str]:
+    codes = check.codes(raw, where)
     if len(set(codes)) < 20:
-        raise PolicyError("reasons.toml", "reject.codes", "needs at least 20 distinct codes")
-    return frozenset(codes)
+        where.refuse("needs at least 20 distinct codes")
+    return codes
+
+
+REJECT: dict[str, check.Check] = {
+    "codes": _reject_codes,
+    "needs_note": check.codes,
+    "note_max_length": lambda raw, where: check.whole(
+        raw, where, 1, MAX_NOTE_LENGTH, " (characters)"
+    ),
+}
+
+
+def _responsibilities(raw: Any, where: Key) -> dict[str, Responsibility]:
+    out: dict[str, Responsibility] = {}
+    for code, who in check.table(raw, where).items():
+        check.code(code, where / code)
+        out[code] = Responsibility(check.choice(who, where / code, Responsibility))
+    if not out:
+        where.refuse("defines no reason")
+    return out

@@ -15,6 +15,10 @@ from aftersale.clock import add_business_days
 from aftersale.domain.model import Kind, Responsibility, State
 
 REFUND_FLOWS = frozenset({Kind.refund_only, Kind.return_refund})
+# The longest timer, window or day count (business days too) config/ may set: about ten years,
+# so no deadline or window start is more than a few thousand days from the instant it is
+# counted from, and none overflows date arithmetic on instants of this era.
+MAX_WINDOW_DAYS = 3650
 
 
 @dataclass(frozen=True)

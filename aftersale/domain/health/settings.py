@@ -18,6 +18,7 @@ METRIC_KINDS = frozenset(
 )
 COHORTS = frozenset({"paid", "delivered", "due", "event"})
 DIRECTIONS = frozenset({"lower_is_better", "higher_is_better"})
+POINTS_MAX = 5.0  # points, dimension scores and the score all lie in 0..POINTS_MAX
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class MetricSpec:
     def points(self, value: float | None) -> float:
         """Piecewise-linear between the bands, clamped; no data scores full points."""
         if value is None:
-            return 5.0
+            return POINTS_MAX
         first, last = self.bands[0], self.bands[-1]
         if value <= first[0]:
             return first[1]
