@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from aftersale.adapters.db import DEFAULT_URL, make_engine, safe_url, upgrade
@@ -11,7 +12,7 @@ from aftersale.adapters.store import SqlStore
 from aftersale.clock import Clock, SystemClock
 from aftersale.config import policy_from_document, read_document
 from aftersale.health_config import load_health
-from aftersale.service.engine import AfterSale
+from aftersale.service.engine import DEFAULT_CLOCK_SKEW, AfterSale
 from aftersale.service.policies import PolicyBook
 
 URL_VARIABLE = "AFTERSALE_DB_URL"
@@ -29,13 +30,18 @@ def connect(
     clock: Clock | None = None,
     migrate: bool = True,
     require_identity: bool = True,
+    require_platform_identity: bool = False,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> AfterSale:
     """An engine over the database at ``url`` with the policy in ``config_dir``.
 
     ``migrate`` brings the schema to the newest revision first (the embedded default); turn it
     off where operators run ``aftersale db upgrade`` themselves. ``require_identity`` makes
     buyers and sellers name themselves (``actor_id``) on every open and action; tools that
-    speak for them (replay, the operator CLI) turn it off and check an ``actor_id`` if given.
+    speak for them (replay, the operator CLI) turn it off and check an ``actor_id`` if given;
+    ``require_platform_identity`` makes the platform name its operator the same way.
+    ``clock_skew`` is how far a command's ``at`` may run ahead of ``clock`` (default 5 s):
+    later instants are refused, and one within it is taken as the clock's now.
     """
     document = read_document(None if config_dir is None else Path(config_dir))
     policies = PolicyBook(policy_from_document(document), document)
@@ -48,7 +54,15 @@ def connect(
     store = SqlStore(engine, Rollups(*health))
     if migrate:
         store.adopt_rollups(clock.now())
-    return AfterSale(store, policies, clock, require_identity=require_identity, health=health)
+    return AfterSale(
+        store,
+        policies,
+        clock,
+        require_identity=require_identity,
+        require_platform_identity=require_platform_identity,
+        health=health,
+        clock_skew=clock_skew,
+    )
 
 
 def upgrade_database(

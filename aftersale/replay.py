@@ -173,11 +173,12 @@ class _Player:
         """Take every deadline and snapshot at or before ``instant``, in time order (at one
         midnight, deadlines first), then move the clock there."""
         for midnight in self.engine.snapshot_instants(instant):
-            self.engine.fire_due(midnight)
+            # the clock first: the engine takes no timeout before its clock reaches it
             self.clock.move_to(max(self.clock.now(), midnight))
+            self.engine.fire_due(midnight)
             self.engine.take_snapshots(midnight)
-        self.engine.fire_due(instant)
         self.clock.move_to(instant)
+        self.engine.fire_due(instant)
         self.started = True
 
 

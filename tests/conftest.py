@@ -23,6 +23,8 @@ from aftersale.adapters.schema import health_hours, health_items, health_subject
 
 PG_VARIABLE = "AFTERSALE_TEST_PG_URL"
 MONDAY_9AM = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+# An engine clock later than any instant the storage and API tests report
+AFTER_EVERY_INSTANT = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 def pg_server_url() -> str:

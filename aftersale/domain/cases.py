@@ -45,13 +45,7 @@ class CaseRules:
         self, order: Order, policy: Policy, request: OpenRequest, at: datetime
     ) -> tuple[Case, list[Event]]:
         """Open a case on ``order`` and apply the rules that act at once."""
-        _check_identity(order, request.actor, request.actor_id, f"case {request.case_id}")
-        if request.actor not in REQUESTERS[Action.open] or (
-            request.actor is Actor.seller and request.kind is not Kind.cancellation
-        ):
-            raise Forbidden(
-                f"a {request.actor} may not open a {request.kind} case", case_id=request.case_id
-            )
+        self.check_opener(order, request)
         reasons = (
             policy.buyer_reasons
             if request.actor is Actor.buyer
@@ -111,6 +105,18 @@ class CaseRules:
             events.append(self._move(case, order, policy, immediate, Actor.system, at, {}))
         return case, events
 
+    @staticmethod
+    def check_opener(order: Order, request: OpenRequest) -> None:
+        """Forbidden unless this actor may open this kind of case on this order: checked
+        before anything is written, overdue timeouts included."""
+        _check_identity(order, request.actor, request.actor_id, f"case {request.case_id}")
+        if request.actor not in REQUESTERS[Action.open] or (
+            request.actor is Actor.seller and request.kind is not Kind.cancellation
+        ):
+            raise Forbidden(
+                f"a {request.actor} may not open a {request.kind} case", case_id=request.case_id
+            )
+
     def _immediate_action(
         self, case: Case, order: Order, policy: Policy, at: datetime
     ) -> Action | None:
@@ -136,6 +142,21 @@ class CaseRules:
         actor_id: str | None = None,
     ) -> Event:
         """Take a requested action: forbidden, not_allowed, then the fields, in that order."""
+        self.check_actor(case, order, action, actor, actor_id)
+        workflow = WORKFLOWS[case.kind]
+        if not workflow.allows(case.state, action):
+            self.machines[case.kind].fire(case, action, fields)  # raises NotAllowed
+        checked = parse_action_fields(policy, policy.market(case.market), action, fields)
+        if actor_id is not None:
+            checked["actor_id"] = actor_id
+        return self._move(case, order, policy, action, actor, at, checked)
+
+    @staticmethod
+    def check_actor(
+        case: Case, order: Order, action: Action, actor: Actor, actor_id: str | None
+    ) -> None:
+        """Forbidden unless ``actor`` may take ``action`` and is who the order says: it does
+        not depend on the state, so it is checked before anything is written."""
         if actor not in REQUESTERS[action]:
             who = ", ".join(sorted(REQUESTERS[action])) or "the engine only"
             raise Forbidden(
@@ -145,13 +166,6 @@ class CaseRules:
                 action=action.value,
             )
         _check_identity(order, actor, actor_id, f"case {case.case_id}")
-        workflow = WORKFLOWS[case.kind]
-        if not workflow.allows(case.state, action):
-            self.machines[case.kind].fire(case, action, fields)  # raises NotAllowed
-        checked = parse_action_fields(policy, policy.market(case.market), action, fields)
-        if actor_id is not None:
-            checked["actor_id"] = actor_id
-        return self._move(case, order, policy, action, actor, at, checked)
 
     def take_system_action(
         self, case: Case, order: Order, policy: Policy, action: Action, at: datetime

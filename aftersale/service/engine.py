@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from aftersale.clock import Clock
+from aftersale.clock import Clock, iso
 from aftersale.domain import facts, orders
 from aftersale.domain import validation as check
 from aftersale.domain.cases import CaseRules
@@ -28,6 +28,12 @@ from aftersale.service.snapshots import SnapshotTaker
 from aftersale.service.timers import SweepReport, TimerSweep
 from aftersale.service.views import case_view, order_view
 
+# How far a host's ``at`` may run ahead of the engine's clock (two servers' clocks never quite
+# agree); anything later is refused. Replay moves its virtual clock to each line's instant.
+DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
+MAX_CLOCK_SKEW = timedelta(hours=1)
+ZERO = timedelta(0)
+
 
 class AfterSale(Oversight):
     """The after-sale engine over one database. Build it with :func:`aftersale.connect`."""
@@ -40,11 +46,21 @@ class AfterSale(Oversight):
         rules: CaseRules | None = None,
         *,
         require_identity: bool = True,
+        require_platform_identity: bool = False,
         health: tuple[HealthSettings, str] | None = None,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     ) -> None:
         # A buyer or a seller must say who they are (buyer_id, shop_id) and may act only on
         # their own orders; replay and operator tools, which speak for them, turn it off.
         self.require_identity = require_identity
+        # the platform (an operator) names itself when the host asks for it: an auditor can
+        # then tell which operator ruled
+        self.require_platform_identity = require_platform_identity
+        if not isinstance(clock_skew, timedelta) or not ZERO <= clock_skew <= MAX_CLOCK_SKEW:
+            raise InvalidInput(
+                f"clock_skew must be a timedelta from 0 to 1 hour, not {clock_skew!r}"
+            )
+        self.clock_skew = clock_skew
         self.health_settings = health
         self.snapshots = (
             None if health is None else SnapshotTaker(store, policies.current, health, clock)
@@ -75,7 +91,7 @@ class AfterSale(Oversight):
         at: Instant = None,
     ) -> dict[str, Any]:
         """Record a paid order; the same facts again are a no-op, other facts a conflict."""
-        when = self._at(at)
+        when = self._command_at(at)
         fields = dict(
             order_id=order_id,
             shop_id=shop_id,
@@ -103,7 +119,7 @@ class AfterSale(Oversight):
         self, order_id: str, tracking: str | None = None, *, at: Instant = None
     ) -> dict[str, Any]:
         """Record shipping; a cancellation still pending is closed by ``order_shipped``."""
-        when = self._at(at)
+        when = self._command_at(at)
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
@@ -127,7 +143,7 @@ class AfterSale(Oversight):
         return order_view(order)
 
     def order_delivered(self, order_id: str, *, at: Instant = None) -> dict[str, Any]:
-        when = self._at(at)
+        when = self._command_at(at)
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
             event = orders.record_delivered(order, when)
@@ -140,13 +156,13 @@ class AfterSale(Oversight):
     def review_posted(
         self, order_id: str, rating: int, topic: str | None = None, *, at: Instant = None
     ) -> None:
-        when = self._at(at)
+        when = self._command_at(at)
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
             tx.append([facts.review_posted(order, rating, topic, when)], self.clock.now())
 
     def complaint_filed(self, order_id: str, *, at: Instant = None) -> None:
-        when = self._at(at)
+        when = self._command_at(at)
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
             tx.append([facts.complaint_filed(order, when)], self.clock.now())
@@ -154,7 +170,7 @@ class AfterSale(Oversight):
     def message_received(
         self, message_id: str, shop_id: str, order_id: str | None = None, *, at: Instant = None
     ) -> None:
-        when = self._at(at)
+        when = self._command_at(at)
         message_id = check.identifier(message_id, "message_id")
         shop_id = check.identifier(shop_id, "shop_id")
         with self.store.transaction() as tx:
@@ -174,7 +190,7 @@ class AfterSale(Oversight):
                 tx.append([event], self.clock.now())
 
     def message_replied(self, message_id: str, *, at: Instant = None) -> None:
-        when = self._at(at)
+        when = self._command_at(at)
         message_id = check.identifier(message_id, "message_id")
         with self.store.transaction() as tx:
             known = tx.message(message_id)
@@ -203,7 +219,7 @@ class AfterSale(Oversight):
         at: Instant = None,
     ) -> dict[str, Any]:
         """Open a case; the same request again is a no-op, another one on its id a conflict."""
-        when = self._at(at)
+        when = self._command_at(at)
         request = parse_open(
             self.policy,
             dict(
@@ -232,7 +248,10 @@ class AfterSale(Oversight):
                 return case_view(known)
             order = self._order(tx, request.order_id)
             if when < order.paid_at:
-                raise OutOfOrder(f"case {request.case_id}: {when} is before the order was paid")
+                raise OutOfOrder(
+                    f"case {request.case_id}: {iso(when)} is before the order was paid"
+                )
+            self.rules.check_opener(order, request)
             self._open_case(tx, order, when)  # an overdue case on the order moves on first
             policy = self.policies.in_force(tx, when)
             try:
@@ -262,7 +281,7 @@ class AfterSale(Oversight):
         kept: the case really had moved, and the error names the state it moved to. Returns
         the case without its history (``case()`` reads that).
         """
-        given = None if at is None else self._at(at)
+        given = self._not_ahead(at)
         case_id = check.identifier(case_id, "case_id")
         wanted = Action(check.choice(action, "action", frozenset(Action.__members__)))
         who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
@@ -274,7 +293,7 @@ class AfterSale(Oversight):
             case = self._case(tx, case_id)
             # "now" is read with the case in hand, so a writer that committed while this one
             # waited for the database is never in this one's future
-            when = given or self.clock.now()
+            when = self._clamped(given)
             if when < case.updated_at:
                 raise OutOfOrder(
                     f"case {case_id}: {when} is before its latest transition ({case.updated_at})",
@@ -283,6 +302,7 @@ class AfterSale(Oversight):
                     action=wanted.value,
                 )
             order = self._order(tx, case.order_id)
+            self.rules.check_actor(case, order, wanted, who, actor_id)
             policy = self._catch_up(tx, case, order, when)
             try:
                 event = self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
@@ -304,16 +324,16 @@ class AfterSale(Oversight):
         this for every due case in batches, several times cheaper (``aftersale bench``).
         Nothing due: nothing is written.
         """
-        given = None if at is None else self._at(at)
+        given = self._not_ahead(at)
         case_id = check.identifier(case_id, "case_id")
         with self.store.transaction() as tx:
             case = self._case(tx, case_id)
-            self._catch_up(tx, case, self._order(tx, case.order_id), given or self.clock.now())
+            self._catch_up(tx, case, self._order(tx, case.order_id), self._clamped(given))
         return case_view(case)
 
     def fire_due(self, until: Instant = None, batch: int = 500) -> int:
         """Take every timeout due at or before ``until`` (default now); how many were taken."""
-        return self.timers.sweep(self._at(until), batch).fired
+        return self.timers.sweep(self._command_at(until, "until"), batch).fired
 
     def sweep(
         self, batch: int = 500, should_stop: Callable[[], bool] = lambda: False
@@ -362,10 +382,37 @@ class AfterSale(Oversight):
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _not_ahead(self, at: Instant, name: str = "at") -> datetime | None:
+        """``at`` parsed, refused when later than the clock's now by more than the allowed
+        skew: a host's instant never moves money before the engine's clock reaches it."""
+        if at is None:
+            return None
+        when = check.instant(at, name)
+        now = self.clock.now()
+        if when > now + self.clock_skew:
+            raise InvalidInput(
+                f"{name} {iso(when)} is later than the engine clock's now ({iso(now)}); "
+                f"instants may run ahead of it by {self.clock_skew.total_seconds():g} s at most"
+            )
+        return when
+
+    def _clamped(self, given: datetime | None) -> datetime:
+        """The instant a command takes effect: now, or ``given`` if earlier. An instant within
+        the skew is taken as now, so no deadline between the two is passed by the command."""
+        now = self.clock.now()
+        return now if given is None else min(given, now)
+
+    def _command_at(self, at: Instant, name: str = "at") -> datetime:
+        return self._clamped(self._not_ahead(at, name))
+
     def _identified(self, actor: Actor, actor_id: str | None) -> None:
-        if self.require_identity and actor_id is None and actor in (Actor.buyer, Actor.seller):
+        if actor_id is not None:
+            return
+        if self.require_identity and actor in (Actor.buyer, Actor.seller):
             who = "buyer_id" if actor is Actor.buyer else "shop_id"
             raise InvalidInput(f"actor_id is required for a {actor}: give the order's {who}")
+        if self.require_platform_identity and actor is Actor.platform:
+            raise InvalidInput("actor_id is required for the platform: give the operator's id")
 
     def _order(self, tx: Transaction, order_id: str) -> Order:
         order = tx.order(check.identifier(order_id, "order_id"))

@@ -17,11 +17,19 @@ from aftersale import (
     OutOfOrder,
     VirtualClock,
 )
-from tests.conftest import MONDAY_9AM
+from tests.conftest import AFTER_EVERY_INSTANT, MONDAY_9AM
 
 PAID = MONDAY_9AM
 SHIPPED = PAID + timedelta(days=1)
 DELIVERED = PAID + timedelta(days=4)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """The engine's clock runs after every instant these tests report, as for a host that
+    records facts once they have happened (an ``at`` ahead of the clock is refused:
+    tests/integration/test_engine_clock.py)."""
+    return VirtualClock(AFTER_EVERY_INSTANT)
 
 
 def _order(engine: AfterSale, order_id: str = "US-100231", amount: str = "59.90") -> None:
@@ -174,7 +182,7 @@ def test_the_outbox_relays_every_event_once_in_order(engine: AfterSale) -> None:
 def test_a_malformed_outbox_cursor_or_limit_is_refused_by_name(
     engine: AfterSale, cursor: object, limit: object
 ) -> None:
-    with pytest.raises(InvalidInput, match="cursor|limit"):
+    with pytest.raises(InvalidInput, match=r"cursor|limit"):
         engine.events_after(cursor, limit)  # type: ignore[arg-type]
 
 

@@ -16,11 +16,20 @@ import pytest
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
-from tests.conftest import MONDAY_9AM
+from tests.conftest import AFTER_EVERY_INSTANT, MONDAY_9AM
 
 ROUNDS = 12
 SHOP = "shop-lumen-audio"
 SHIPPED = MONDAY_9AM + timedelta(days=1)
+AFTER_THE_OPENINGS = SHIPPED + timedelta(hours=1)  # and before their review deadlines
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """The engine's clock runs after every instant these tests report, as for a host that
+    records facts once they have happened (an ``at`` ahead of the clock is refused:
+    tests/integration/test_engine_clock.py)."""
+    return VirtualClock(AFTER_EVERY_INSTANT)
 
 
 def _race(*contenders: Callable[[], Any]) -> list[Any]:
@@ -144,24 +153,22 @@ def _while_another_writer_holds_sqlite(url: str, reads: Callable[[], Any]) -> li
         writer.close()
 
 
-def test_an_idle_sweep_on_sqlite_does_not_wait_for_another_writer(
-    sqlite_url: str, clock: VirtualClock
-) -> None:
+def test_an_idle_sweep_on_sqlite_does_not_wait_for_another_writer(sqlite_url: str) -> None:
     """A daemon with nothing due takes no write lock: a host writing at that moment (here, a
     transaction holding SQLite's one write lock) neither waits for it nor makes it wait."""
+    clock = VirtualClock(AFTER_THE_OPENINGS)
     engine = aftersale.connect(sqlite_url, clock=clock)
     opened = _open_cases(engine)
     assert _while_another_writer_holds_sqlite(sqlite_url, engine.fire_due) == [0]
     # once deadlines are due, the sweep takes them (under the write lock)
-    assert engine.fire_due(max(deadline for _, deadline in opened)) == ROUNDS
+    clock.move_to(max(deadline for _, deadline in opened))
+    assert engine.fire_due() == ROUNDS
 
 
-def test_reads_on_sqlite_do_not_wait_for_another_writer(
-    sqlite_url: str, clock: VirtualClock
-) -> None:
+def test_reads_on_sqlite_do_not_wait_for_another_writer(sqlite_url: str) -> None:
     """Status (every sweep's log line), case views, the outbox and health reports read without
     the write lock, so they never queue behind a sweep, a snapshot or a command."""
-    engine = aftersale.connect(sqlite_url, clock=clock)
+    engine = aftersale.connect(sqlite_url, clock=VirtualClock(AFTER_THE_OPENINGS))
     (case_id, _), *_ = _open_cases(engine)
 
     def reads() -> tuple[Any, ...]:

@@ -16,10 +16,18 @@ from aftersale.adapters.db import make_engine as build_engine
 from aftersale.adapters.store import SqlStore
 from aftersale.config import default_config_dir
 from aftersale.domain.model import Responsibility
-from tests.conftest import MONDAY_9AM, EngineFactory
+from tests.conftest import AFTER_EVERY_INSTANT, MONDAY_9AM, EngineFactory
 
 PAID = MONDAY_9AM
 SHIPPED = PAID + timedelta(days=1)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """The engine's clock runs after every instant these tests report, as for a host that
+    records facts once they have happened (an ``at`` ahead of the clock is refused:
+    tests/integration/test_engine_clock.py)."""
+    return VirtualClock(AFTER_EVERY_INSTANT)
 
 
 def _paid_and_shipped(engine: aftersale.AfterSale, order_id: str = "US-100231") -> None:
