@@ -65,7 +65,7 @@ def test_a_refused_strangers_call_dated_weeks_ahead_takes_no_timeout() -> None:
     assert iso(clock.now()) in str(refused.value)
     with pytest.raises(InvalidInput, match="later than the engine clock's now"):
         engine.catch_up("RR-1", at=three_weeks)
-    with pytest.raises(InvalidInput, match="until .* later than the engine clock's now"):
+    with pytest.raises(InvalidInput, match=r"until .* later than the engine clock's now"):
         engine.fire_due(three_weeks)
     assert _written(engine) == before
     assert engine.case("RR-1")["state"] == "pending_review"
@@ -163,8 +163,10 @@ def test_the_cli_refuses_an_at_ahead_of_the_clock(tmp_path: Path) -> None:
     engine.store.engine.dispose()  # type: ignore[attr-defined]
     ahead = "2999-01-01T00:00:00Z"
     result = subprocess.run(
-        [sys.executable, "-m", "aftersale", "case", "act", "RR-1", "approve"]
-        + ["--actor", "seller", "--at", ahead, "--db", url, "--json"],
+        [
+            *(sys.executable, "-m", "aftersale", "case", "act", "RR-1", "approve"),
+            *("--actor", "seller", "--at", ahead, "--db", url, "--json"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
