@@ -298,3 +298,53 @@ class SqlStore:
     def count_events(self) -> int:
         with self._reading() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+    # -- verify: every row, in one snapshot -------------------------------------------------
+
+    def verification_rows(self, page: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every policy, message, order, case and event row, as ``(table name, row)`` pairs,
+        each table paged by its key, all read in one transaction: one consistent snapshot
+        while writers go on (REPEATABLE READ, read only, on PostgreSQL; on SQLite one read
+        transaction, whose WAL snapshot is taken at its first read and kept to its end).
+
+        Values come as the driver returns them, unconverted: JSON columns as text and, on
+        SQLite, instants as text, so that a damaged row is for ``verify`` to report rather
+        than an error raised here halfway through the read.
+        """
+        from sqlalchemy import JSON, Text, cast, type_coerce  # only this block needs them
+        from sqlalchemy.types import NullType
+
+        from aftersale.adapters.schema import messages
+
+        keyed = (
+            (policies, "version"),
+            (messages, "message_id"),
+            (orders, "order_id"),
+            (cases, "case_id"),
+            (events, "seq"),
+        )
+        with self._reading() as connection:
+            if not self.sqlite:
+                connection = connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with connection.begin():
+                for table, key in keyed:
+                    raw = [
+                        (
+                            cast(c, Text)
+                            if isinstance(c.type, JSON)
+                            else type_coerce(c, NullType())
+                        ).label(c.name)
+                        for c in table.c
+                    ]
+                    after: Any = None
+                    while True:
+                        query = select(*raw).order_by(table.c[key]).limit(page)
+                        if after is not None:
+                            query = query.where(table.c[key] > after)
+                        rows = connection.execute(query).mappings().all()
+                        yield from ((table.name, dict(row)) for row in rows)
+                        if len(rows) < page:
+                            break
+                        after = rows[-1][key]

@@ -12,11 +12,10 @@ from typing import Any
 
 from aftersale.clock import Clock, hour_of, iso
 from aftersale.domain import validation as check
-from aftersale.domain.events import CASE_TRANSITION
 from aftersale.domain.health.items import measures
 from aftersale.domain.health.settings import HealthSettings
-from aftersale.domain.invariants import Violation, check_case, check_orders
 from aftersale.errors import InvalidInput, NotFound
+from aftersale.service import verification
 from aftersale.service.ports import Store
 from aftersale.service.snapshots import SnapshotTaker, shop_report
 
@@ -145,30 +144,9 @@ class Oversight:
         ]
 
     def verify(self) -> list[dict[str, str]]:
-        """Every violation of the invariants in the database (empty when all hold)."""
-        transitions: dict[str, list[dict[str, Any]]] = {}
-        for event in self.store.iter_events():
-            if event["type"] == CASE_TRANSITION:
-                transitions.setdefault(event["case_id"], []).append(event)
-        stored_policies = self.store.policy_versions()
-        cases = list(self.store.all_cases())
-        found: list[Violation] = []
-        for case in cases:
-            found += check_case(case, transitions.pop(case.case_id, []))
-            if case.policy_version not in stored_policies:
-                found.append(
-                    Violation(
-                        "policy",
-                        f"case {case.case_id}",
-                        f"policy {case.policy_version} is not stored",
-                    )
-                )
-        found += [
-            Violation("history", f"case {case_id}", "events of a case that does not exist")
-            for case_id in sorted(transitions)
-        ]
-        found += check_orders(self.store.all_orders(), cases)
-        return [violation.as_dict() for violation in found]
+        """Every violation of the invariants in the database (empty when all hold), read as
+        one consistent snapshot (:mod:`aftersale.service.verification`)."""
+        return [violation.as_dict() for violation in verification.verify(self.store)]
 
     def retry_case(self, case_id: str) -> bool:
         """Put a quarantined case back in the sweep; False when it was not quarantined."""
