@@ -49,6 +49,12 @@ ANY_DUE = Prepared(
     .where(cases.c.deadline_at <= bindparam("until"), cases.c.quarantined_at.is_(None))
     .limit(1)
 )
+LAST_CASE_CHANGE = Prepared(
+    select(cases.c.updated_at)
+    .where(cases.c.order_id == bindparam("k"))
+    .order_by(cases.c.updated_at.desc())
+    .limit(1)
+)
 MARK_REMINDED = Prepared(
     update(cases)
     .where(cases.c.case_id == bindparam("k"))
@@ -164,6 +170,11 @@ class SqlTransaction:
             )
         for case in changed:
             case.version += 1
+
+    def last_case_change(self, order_id: str) -> datetime | None:
+        """When a case of the order last moved (its cases' latest ``updated_at``)."""
+        row = LAST_CASE_CHANGE.first(self.link, {"k": order_id})
+        return None if row is None else row.updated_at
 
     def any_due(self, until: datetime) -> bool:
         return ANY_DUE.first(self.link, {"until": until}) is not None

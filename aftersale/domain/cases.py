@@ -62,6 +62,12 @@ class CaseRules:
                 f"order {order.order_id} already has open case {order.open_case_id}",
                 case_id=request.case_id,
             )
+        if order.refundable <= 0:
+            raise Conflict(
+                f"order {order.order_id}: nothing left to refund "
+                f"({order.refunded_total} {order.currency} already refunded)",
+                case_id=request.case_id,
+            )
         market = policy.market(order.market)
         amount = requested_amount(request, market.currency_decimals) or order.refundable
         if amount > order.refundable:
@@ -267,11 +273,15 @@ def _check_eligible(order: Order, policy: Policy, request: OpenRequest, at: date
         raise NotEligible(f"order {order_id} was cancelled", case_id=request.case_id)
     if request.kind is Kind.cancellation and order.shipped_at is not None:
         raise NotEligible(f"order {order_id} has shipped: it can no longer be cancelled")
-    if request.kind is Kind.refund_only and order.shipped_at is None:
-        raise NotEligible(f"order {order_id} has not shipped: ask for a cancellation instead")
+    if request.kind is Kind.refund_only and (order.shipped_at is None or at < order.shipped_at):
+        raise NotEligible(
+            f"order {order_id} had not shipped at {iso(at)}: ask for a cancellation instead"
+        )
     if request.kind is Kind.return_refund:
-        if order.delivered_at is None:
-            raise NotEligible(f"order {order_id} is not delivered yet: nothing to return")
+        if order.delivered_at is None or at < order.delivered_at:
+            raise NotEligible(
+                f"order {order_id} was not delivered at {iso(at)}: nothing to return"
+            )
         window = policy.market(order.market).return_window
         if at - order.delivered_at > window:
             raise NotEligible(

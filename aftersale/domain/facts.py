@@ -20,7 +20,16 @@ from aftersale.errors import Conflict, InvalidInput, OutOfOrder
 REVIEW_TOPICS = frozenset({"product", "service", "logistics"})
 
 
+def _after_paid(order: Order, at: datetime, what: str) -> None:
+    if at < order.paid_at:
+        raise OutOfOrder(
+            f"order {order.order_id}: a {what} at {iso(at)} is before the order was paid "
+            f"({iso(order.paid_at)})"
+        )
+
+
 def review_posted(order: Order, rating: Any, topic: Any, at: datetime) -> Event:
+    _after_paid(order, at, "review")
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise InvalidInput(f"rating must be a whole number from 1 to 5, not {rating!r}")
     topic = check.choice("product" if topic is None else topic, "topic", REVIEW_TOPICS)
@@ -29,6 +38,7 @@ def review_posted(order: Order, rating: Any, topic: Any, at: datetime) -> Event:
 
 
 def complaint_filed(order: Order, at: datetime) -> Event:
+    _after_paid(order, at, "complaint")
     return Event(COMPLAINT_FILED, at, order.order_id, order.shop_id, data={})
 
 
@@ -39,6 +49,8 @@ def message_received(
     order_id = None if order is None else order.order_id
     if order is not None and order.shop_id != shop_id:
         raise InvalidInput(f"order {order_id} belongs to shop {order.shop_id}, not {shop_id}")
+    if order is not None:
+        _after_paid(order, at, "message")
     if known is not None:
         if (known["shop_id"], known["order_id"]) == (shop_id, order_id):
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aftersale.clock import Clock, iso
 from aftersale.domain import facts, orders
@@ -19,7 +19,7 @@ from aftersale.domain.events import Event
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
-from aftersale.domain.requests import parse_open
+from aftersale.domain.requests import OpenRequest, parse_open
 from aftersale.errors import CommandRefused, Conflict, InvalidInput, NotFound, OutOfOrder
 from aftersale.service.oversight import Instant, Oversight
 from aftersale.service.policies import PolicyBook
@@ -31,6 +31,7 @@ from aftersale.service.views import case_view, order_view
 # How far a host's ``at`` may run ahead of the engine's clock (two servers' clocks never quite
 # agree); anything later is refused. Replay moves its virtual clock to each line's instant.
 DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
+T = TypeVar("T")
 MAX_CLOCK_SKEW = timedelta(hours=1)
 ZERO = timedelta(0)
 
@@ -102,6 +103,9 @@ class AfterSale(Oversight):
             dispatch_by=dispatch_by,
         )
         fact = orders.parse_paid(self.policy, fields)
+        return _repeated_after_a_race(lambda: self._record_paid(fact, when))
+
+    def _record_paid(self, fact: orders.PaidFact, when: datetime) -> dict[str, Any]:
         with self.store.transaction() as tx:
             known = tx.order(fact.order_id)
             if known is not None:
@@ -123,6 +127,7 @@ class AfterSale(Oversight):
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
+            self._not_before_cases(tx, order, when, "shipped")
             pending = self._open_case(tx, order, when)
             try:
                 event = orders.record_shipped(order, when, tracking)
@@ -236,6 +241,9 @@ class AfterSale(Oversight):
             ),
         )
         self._identified(request.actor, request.actor_id)
+        return _repeated_after_a_race(lambda: self._open(request, when))
+
+    def _open(self, request: OpenRequest, when: datetime) -> dict[str, Any]:
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             known = tx.case(request.case_id)
@@ -252,6 +260,7 @@ class AfterSale(Oversight):
                     f"case {request.case_id}: {iso(when)} is before the order was paid"
                 )
             self.rules.check_opener(order, request)
+            self._not_before_cases(tx, order, when, "opened")
             self._open_case(tx, order, when)  # an overdue case on the order moves on first
             policy = self.policies.in_force(tx, when)
             try:
@@ -414,6 +423,18 @@ class AfterSale(Oversight):
         if self.require_platform_identity and actor is Actor.platform:
             raise InvalidInput("actor_id is required for the platform: give the operator's id")
 
+    @staticmethod
+    def _not_before_cases(tx: Transaction, order: Order, at: datetime, what: str) -> None:
+        """A fact of the order dated before one of its cases last moved would run that case's
+        history backwards (opened while another case was still open, shipped while a
+        cancellation was pending)."""
+        last = tx.last_case_change(order.order_id)
+        if last is not None and at < last:
+            raise OutOfOrder(
+                f"order {order.order_id}: {what} at {iso(at)}, before one of its cases last "
+                f"moved ({iso(last)})"
+            )
+
     def _order(self, tx: Transaction, order_id: str) -> Order:
         order = tx.order(check.identifier(order_id, "order_id"))
         if order is None:
@@ -448,3 +469,18 @@ class AfterSale(Oversight):
     def _commit(self, tx: Transaction, order: Order, written: list[Event]) -> None:
         tx.save_order(order)
         tx.append(written, self.clock.now())
+
+
+def _repeated_after_a_race(command: Callable[[], T]) -> T:
+    """Run a create (an order paid, a case opened) once more if it lost a race.
+
+    A host retrying after a timeout may send the same request twice at once. Both read
+    "not there yet"; on PostgreSQL the second insert then meets the first's unique key, or
+    finds the order already pointing at the case it was about to open. Run again, it reads
+    what the winner committed: an identical request is the no-op it always is, another one
+    under the same id the conflict it always is.
+    """
+    try:
+        return command()
+    except Conflict:
+        return command()
