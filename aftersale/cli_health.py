@@ -13,6 +13,7 @@ from aftersale.cli_options import (
     db_option,
     json_option,
     operator_engine,
+    options_checked,
     parse_instant,
 )
 
@@ -61,7 +62,8 @@ def health_report(
     """A shop's health report: each metric with its numbers, points and costly examples."""
     if history is not None:
         engine = operator_engine(db_url, config_dir)
-        trend = engine.health_history(shop_id, history)
+        with options_checked():
+            trend = engine.health_history(shop_id, history)
         if chart is not None and trend and engine.health_settings is not None:
             from aftersale.chart import draw_trend
 
@@ -71,9 +73,9 @@ def health_report(
             render.trend_table(shop_id, trend)
         )
         return
-    report = operator_engine(db_url, config_dir).health(
-        shop_id, None if as_of is None else parse_instant(as_of, "--as-of")
-    )
+    when = None if as_of is None else parse_instant(as_of, "--as-of")
+    with options_checked():
+        report = operator_engine(db_url, config_dir).health(shop_id, when)
     render.print_json(report) if as_json else render.print_health(report)
 
 
@@ -91,7 +93,7 @@ def health_backfill(
 
     first, last = parse_instant(start, "--from"), parse_instant(end, "--to")
     days = max(1, (last - first).days + 1)
-    with Progress(console=render.console, transient=True) as progress:
+    with options_checked(), Progress(console=render.console, transient=True) as progress:
         task = progress.add_task(f"rebuilding {shop_id}", total=days)
         rebuilt = operator_engine(db_url, config_dir).backfill_health(
             shop_id, first, last, on_day=lambda _midnight: progress.advance(task)
@@ -127,7 +129,8 @@ def health_prune(
     keep_days: int | None, db_url: str | None, config_dir: str | None, as_json: bool
 ) -> None:
     """Delete health rollup rows older than the reports need (the daemon does it daily)."""
-    pruned = operator_engine(db_url, config_dir).prune_health(keep_days)
+    with options_checked():
+        pruned = operator_engine(db_url, config_dir).prune_health(keep_days)
     if as_json:
         render.print_json(pruned)
     elif not pruned["pruned"]:

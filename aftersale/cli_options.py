@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -9,13 +11,28 @@ import click
 
 from aftersale import render
 from aftersale.bootstrap import URL_VARIABLE, connect
-from aftersale.errors import AfterSaleError, CommandRefused, PolicyError, StorageError
+from aftersale.domain import validation as check
+from aftersale.errors import (
+    AfterSaleError,
+    CommandRefused,
+    InvalidInput,
+    PolicyError,
+    StorageError,
+)
 from aftersale.replay import ReplayFileError
 from aftersale.service.engine import AfterSale
+
+
+class InvalidOption(AfterSaleError):
+    """An option's value the engine refused (exit status 2, code ``invalid_input``)."""
+
+    code = InvalidInput.code
+
 
 EXIT_STATUS: tuple[tuple[type[AfterSaleError], int], ...] = (
     (CommandRefused, 1),
     (ReplayFileError, 2),
+    (InvalidOption, 2),
     (PolicyError, 2),
     (StorageError, 3),
     (AfterSaleError, 2),
@@ -67,10 +84,25 @@ def operator_engine(db_url: str | None, config_dir: str | None = None) -> AfterS
 
 
 def parse_instant(text: str, name: str) -> datetime:
+    """An option's ISO 8601 instant with a UTC offset, in the range every instant must be in
+    (``validation.instant``), in UTC; otherwise exit 2 naming the option."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(f"{text!r} is not an ISO 8601 instant", param_hint=name) from None
     if value.tzinfo is None:
         raise click.BadParameter("needs a UTC offset, e.g. 2026-03-31T00:00:00Z", param_hint=name)
-    return value
+    try:
+        return check.instant(value, "instant")  # click says "Invalid value for NAME: ..."
+    except InvalidInput as wrong:
+        raise click.BadParameter(wrong.message, param_hint=name) from None
+
+
+@contextmanager
+def options_checked() -> Iterator[None]:
+    """Around a command whose every input is an option or argument: an InvalidInput the
+    engine raises is a bad option (exit 2), not a refused command (exit 1)."""
+    try:
+        yield
+    except InvalidInput as wrong:
+        raise InvalidOption(wrong.message) from None

@@ -2,20 +2,40 @@
 
 Nothing else in aftersale calls ``datetime.now()``: services take a :class:`Clock`, domain
 functions take the instant ``at``. Every instant is an aware ``datetime`` in UTC.
+
+Arithmetic that would leave the calendar (before 0001-01-01 or after 9999-12-31) is refused
+with :class:`InvalidInput`, never an ``OverflowError``; the instants a host sends are kept far
+from those ends (``validation.instant``), so only an instant the engine was never meant to see
+gets there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from aftersale.errors import InvalidInput
+
+
+@contextmanager
+def _within_the_calendar(what: str, instant: datetime) -> Iterator[None]:
+    """Turn the ``OverflowError`` of arithmetic past 0001-01-01 or 9999-12-31 into ours."""
+    try:
+        yield
+    except OverflowError:
+        raise InvalidInput(
+            f"{what} from {instant.isoformat()} falls past the end of the calendar"
+        ) from None
+
 
 def hour_of(instant: datetime) -> datetime:
     """The UTC hour an instant falls in: the health rollups' unit of time."""
-    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    with _within_the_calendar("the UTC hour", instant):
+        return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 class Clock(Protocol):
@@ -46,7 +66,8 @@ def utc(instant: datetime) -> datetime:
     """The same instant in UTC; naive datetimes are refused, never guessed."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"instant {instant.isoformat()} has no UTC offset")
-    return instant.astimezone(UTC)
+    with _within_the_calendar("the UTC time", instant):
+        return instant.astimezone(UTC)
 
 
 def iso(instant: datetime | None) -> str | None:
@@ -66,15 +87,16 @@ def add_business_days(
     If a DST change removes that wall-clock time on the day reached, the deadline is the next
     valid instant (the moment the clocks jumped); an ambiguous time takes its first occurrence.
     """
-    local = start.astimezone(zone)
-    day = local.date()
-    counted = 0
-    while counted < days:
-        day += timedelta(days=1)
-        if is_business_day(day):
-            counted += 1
-    wall = datetime.combine(day, local.time().replace(tzinfo=None))
-    return _first_instant_at_or_after(wall, zone)
+    with _within_the_calendar(f"{days} business days", start):
+        local = start.astimezone(zone)
+        day = local.date()
+        counted = 0
+        while counted < days:
+            day += timedelta(days=1)
+            if is_business_day(day):
+                counted += 1
+        wall = datetime.combine(day, local.time().replace(tzinfo=None))
+        return _first_instant_at_or_after(wall, zone)
 
 
 def _first_instant_at_or_after(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -96,5 +118,6 @@ def _first_instant_at_or_after(wall: datetime, zone: ZoneInfo) -> datetime:
 
 def next_local_midnight(after: datetime, zone: ZoneInfo) -> datetime:
     """The first local midnight in ``zone`` strictly after ``after`` (in UTC)."""
-    day = after.astimezone(zone).date() + timedelta(days=1)
-    return _first_instant_at_or_after(datetime.combine(day, datetime.min.time()), zone)
+    with _within_the_calendar("the next local midnight", after):
+        day = after.astimezone(zone).date() + timedelta(days=1)
+        return _first_instant_at_or_after(datetime.combine(day, datetime.min.time()), zone)

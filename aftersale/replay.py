@@ -9,6 +9,7 @@ code and changes nothing; the replay goes on.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from aftersale.errors import AfterSaleError, CommandRefused, InvalidInput, OutOf
 from aftersale.service.engine import AfterSale
 
 MEMORY_URL = "sqlite://"
-MAX_LINE_CHARACTERS = 1_000_000  # far above any real line (notes are at most 2,000 characters)
+MAX_LINE_CHARACTERS = 1_000_000  # far above any real line (notes are at most 200 characters)
 ACTION_LINE_FIELDS = frozenset({"case_id", "action", "actor", "actor_id"}).union(
     *ACTION_FIELDS.values()
 )
@@ -123,9 +124,14 @@ def replay(
     lines: Iterable[str],
     *,
     db_url: str | None = None,
-    until: datetime | None = None,
+    until: datetime | str | None = None,
     config_dir: str | Path | None = None,
 ) -> ReplayResult:
+    if until is not None:
+        try:
+            until = check.instant(until, "--until")
+        except InvalidInput as wrong:
+            raise ReplayFileError(wrong.message) from None
     clock = VirtualClock(datetime.min.replace(tzinfo=UTC))
     engine = connect(
         db_url or MEMORY_URL, config_dir=config_dir, clock=clock, require_identity=False
@@ -195,6 +201,11 @@ def _parse(text: str) -> dict[str, Any]:
         raise _InvalidJson(f"not JSON: {error.msg} at column {error.colno}") from None
     except RecursionError:
         raise _InvalidJson("not JSON this engine reads: nested too deeply") from None
+    except ValueError:  # not JSONDecodeError: an integer of more digits than int() converts
+        digits = sys.get_int_max_str_digits()
+        raise _InvalidJson(
+            f"not JSON this engine reads: a number of more than {digits:,} digits"
+        ) from None
     if not isinstance(line, dict):
         raise _InvalidJson("a line must be a JSON object")
     kind = line.get("type")

@@ -88,9 +88,9 @@ def parse_action_fields(
             given.get("reject_reason"), "reject_reason", policy.reject_reasons
         )
     if "note" in given:
-        limit = check.MAX_NOTE_LENGTH
+        limit = check.MAX_NOTE_LENGTH  # every note (replay.md); reasons.toml may say less
         if out.get("reject_reason") in policy.reject_reasons_needing_note:
-            limit = policy.reject_note_max_length
+            limit = min(limit, policy.reject_note_max_length)
         out["note"] = check.text(given["note"], "note", limit)
     if (
         out.get("reject_reason") in policy.reject_reasons_needing_note

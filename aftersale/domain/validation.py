@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -11,7 +12,13 @@ from aftersale.domain.model import Evidence
 from aftersale.errors import InvalidInput
 
 MAX_ID_LENGTH = 128
-MAX_NOTE_LENGTH = 2000
+MAX_NOTE_LENGTH = 200  # replay.md: a note over 200 characters is invalid_input
+# Instants are accepted in these years (of their UTC value), far from the calendar's ends: an
+# instant there, or its deadlines and health windows, can always be worked out in UTC.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+END = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # ASCII digits only: no spaces, _ or 1e3
 MAX_EVIDENCE_ITEMS = 20
 MAX_URI_LENGTH = 2048
 MAX_TRACKING_LENGTH = 128
@@ -28,32 +35,51 @@ def identifier(value: Any, name: str) -> str:
 
 
 def instant(value: Any, name: str) -> datetime:
-    """An aware datetime, or an ISO 8601 string with a UTC offset."""
+    """An aware datetime, or an ISO 8601 string with a UTC offset, in UTC; its UTC value must
+    fall in the years FIRST_YEAR to LAST_YEAR."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InvalidInput(f"{name} is not an ISO 8601 instant: {value[:40]!r}") from None
     if not isinstance(value, datetime):
         raise InvalidInput(f"{name} must be an ISO 8601 instant with a UTC offset")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} has no UTC offset (write e.g. 2026-03-02T09:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # within a day of 0001-01-01 or 9999-12-31
+        moment = None
+    if moment is None or not EARLIEST <= moment < END:
+        raise InvalidInput(
+            f"{name} {value.isoformat()} is outside the instants accepted: from "
+            f"{FIRST_YEAR}-01-01T00:00:00Z to the end of {LAST_YEAR}, in UTC"
+        )
+    return moment
 
 
 def amount(value: Any, name: str, decimals: int) -> Decimal:
-    """A positive decimal string (or Decimal) with at most ``decimals`` places; never a float."""
+    """A positive plain decimal string (ASCII digits, an optional point; or an int or Decimal)
+    with at most ``decimals`` places; never a float."""
     if isinstance(value, bool | float):
         raise InvalidInput(f'{name} must be a decimal string like "25.00", not a float')
     if isinstance(value, int):
+        if value.bit_length() > 64:  # str() of a 5,000-digit int raises; "too large" anyway
+            raise InvalidInput(f"{name} is too large")
         value = str(value)
     if isinstance(value, str):
         if len(value) > 40:
             raise InvalidInput(f"{name} is too long")
+        if not PLAIN_DECIMAL.fullmatch(value):
+            raise InvalidInput(
+                f'{name} must be a plain decimal string like "25.00" (ASCII digits and an '
+                f"optional point; no spaces, separators, exponents or signs but -): "
+                f"{value!r}"
+            )
         try:
             value = Decimal(value)
-        except InvalidOperation:
-            raise InvalidInput(f"{name} is not a decimal number: {value[:40]!r}") from None
+        except InvalidOperation:  # pragma: no cover - the pattern above admits only decimals
+            raise InvalidInput(f"{name} is not a decimal number: {value!r}") from None
     if not isinstance(value, Decimal) or not value.is_finite():
         raise InvalidInput(f"{name} must be a finite decimal string")
     if value <= 0:

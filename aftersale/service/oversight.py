@@ -21,6 +21,7 @@ from aftersale.service.snapshots import SnapshotTaker, shop_report
 
 Instant = datetime | str | None
 PRUNE_MARGIN_DAYS = 30  # kept beyond the longest window: a month of as-of reports stays fast
+MAX_KEEP_DAYS = 36_500  # a hundred years: more is a typo, and overflows the calendar
 
 
 class Oversight:
@@ -91,12 +92,19 @@ class Oversight:
         end: Instant,
         on_day: Callable[[datetime], None] = lambda midnight: None,
     ) -> int:
-        """Rebuild a shop's daily snapshots between two instants; how many were rebuilt."""
+        """Rebuild a shop's daily snapshots between two instants, both at or before the
+        clock's now (a day that has not happened has no snapshot); how many were rebuilt."""
         if self.snapshots is None:
             return 0
         first, last = self._at(start), self._at(end)
         if last < first:
             raise InvalidInput("--to must not be before --from")
+        now = self.clock.now()
+        if last > now:
+            raise InvalidInput(
+                f"--to {iso(last)} is after the clock's now ({iso(now)}): only days that have "
+                "happened have snapshots"
+            )
         return self.snapshots.backfill(check.identifier(shop_id, "shop_id"), first, last, on_day)
 
     def rebuild_health(self, on_events: Callable[[int], None] = lambda count: None) -> int:
@@ -118,15 +126,20 @@ class Oversight:
         return {"kept_from": iso(before), "items": items, "hours": hours, "pruned": bool(pruned)}
 
     def rollup_keep_days(self, keep_days: int | None = None) -> int:
-        """``keep_days`` checked against health.toml's longest window, or the default."""
+        """``keep_days`` checked against health.toml's longest window and MAX_KEEP_DAYS, or
+        the default."""
         if self.health_settings is None:
             raise InvalidInput("this engine was built without health settings")
         longest = max(m.window_days for m in measures(self.health_settings[0]))
         keep = longest + PRUNE_MARGIN_DAYS if keep_days is None else keep_days
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < longest:
+        if (
+            isinstance(keep, bool)
+            or not isinstance(keep, int)
+            or not longest <= keep <= MAX_KEEP_DAYS
+        ):
             raise InvalidInput(
                 f"keep_days must be a whole number of days, at least {longest} (the longest "
-                f"window in health.toml), not {keep_days!r}"
+                f"window in health.toml) and at most {MAX_KEEP_DAYS}, not {keep_days!r}"
             )
         return keep
 
