@@ -275,7 +275,10 @@ def daemon(
     "--only",
     default=None,
     type=click.Choice(
-        ["transition", "commands", "timers", "replay", "memory", "lateness", "health", "snapshots"]
+        [
+            *("transition", "commands", "timers", "replay", "memory"),
+            *("lateness", "health", "snapshots", "outbox"),
+        ]
     ),
 )
 @json_option

@@ -16,6 +16,7 @@ from aftersale.bench.commands import commands
 from aftersale.bench.databases import own_database
 from aftersale.bench.figure import Figure
 from aftersale.bench.health import nightly_snapshots, report_latency
+from aftersale.bench.outbox import relay_throughput
 from aftersale.bench.recording import same_statements_in_memory
 from aftersale.bench.seed import seed_due_cases
 from aftersale.bootstrap import connect
@@ -388,6 +389,7 @@ FIGURES: dict[str, Callable[[dict[str, int], str], list[Figure]]] = {
     "lateness": lateness,
     "health": report_latency,
     "snapshots": nightly_snapshots,
+    "outbox": relay_throughput,
 }
 
 

@@ -27,6 +27,7 @@ FIGURES = {
     "daemon memory",
     "timer lateness p99",
     "running daemon memory",
+    "outbox relay",
 }
 
 
