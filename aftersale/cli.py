@@ -25,6 +25,7 @@ from aftersale.cli_options import (
     db_option,
     json_option,
     operator_engine,
+    options_checked,
     parse_instant,
 )
 from aftersale.replay import ReplayResult, example_names, read_scenario, replay
@@ -250,7 +251,8 @@ def daemon(
         interval, batch, _duration(remind_before, "--remind-before"), keep_rollup_days
     )
     engine = connect(db_url, config_dir=config_dir, migrate=False)
-    engine.rollup_keep_days(keep_rollup_days)  # a bad value stops here, before any sweep
+    with options_checked():  # a bad value stops here, before any sweep: exit 2
+        engine.rollup_keep_days(keep_rollup_days)
     runner = Daemon(engine, options)
     settle_memory()  # this process is the daemon's own
     runner.run_once() if once else runner.run()
