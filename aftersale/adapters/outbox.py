@@ -4,7 +4,7 @@
 with several writers, an event with a lower ``seq`` can become visible after a relay has read a
 higher one. A cursor on ``seq`` alone skips it for ever. So on PostgreSQL each event records the
 id of the transaction that wrote it (``pg_current_xact_id()``), and a read hands out only events
-of transactions older than the oldest one still running (``pg_snapshot_xmin`` of the reading
+of transactions older than the oldest one still running in this database (by the reading
 statement's own snapshot), in (transaction id, seq) order. Every transaction below that
 horizon has ended, so every event below it that will ever be visible already is, and any event
 committed later belongs to a transaction at or above it: the cursor never passes an event that
@@ -42,8 +42,21 @@ TOKEN = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
 
 # The writing transaction's id, as a bigint (xid8 counts from 0 and never wraps around).
 CURRENT_TRANSACTION: ColumnClause[int] = literal_column("pg_current_xact_id()::text::bigint")
+# The horizon: the oldest transaction running in the reading statement's snapshot, leaving out
+# those a backend of another database runs (a transaction never changes database, and never
+# writes this one's events), so another application's long transaction on the same server
+# holds nothing back. pg_stat_activity shows 32-bit xids; the snapshot's running ones span far
+# less than 2**32, so the low 32 bits name them. A transaction it cannot place (another user's
+# session without pg_read_all_stats, a prepared transaction) is kept: late, never lost.
 OLDEST_RUNNING: ColumnClause[int] = literal_column(
-    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    """coalesce(
+    (SELECT min(running::text::bigint)
+       FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+      WHERE running::text::bigint % 4294967296 NOT IN (
+            SELECT backend_xid::text::bigint FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL
+               AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"""
 )
 
 APPEND = {
