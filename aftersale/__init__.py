@@ -17,6 +17,9 @@ from aftersale.errors import (
     NotFound,
     OutOfOrder,
     PolicyError,
+    SchemaMissing,
+    SchemaNewer,
+    SchemaOutdated,
     StorageError,
 )
 from aftersale.service.engine import AfterSale
@@ -33,8 +36,22 @@ __all__ = [
     "NotFound",
     "OutOfOrder",
     "PolicyError",
+    "SchemaMissing",
+    "SchemaNewer",
+    "SchemaOutdated",
     "StorageError",
     "SystemClock",
     "VirtualClock",
+    "__version__",
     "connect",
 ]
+
+
+def __getattr__(name: str) -> str:
+    """``aftersale.__version__``: the installed package's version, read when first asked for
+    (no work at import time)."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("aftersale")
+    raise AttributeError(f"module 'aftersale' has no attribute {name!r}")

@@ -16,13 +16,14 @@ from typing import Any
 import click
 
 from aftersale import render
-from aftersale.bootstrap import connect, database_url, shown_url, upgrade_database
+from aftersale.bootstrap import daemon_engine, database_url, shown_url, upgrade_database
 from aftersale.cli_health import health
 from aftersale.cli_options import (
     KINDS,
     AfterSaleGroup,
     config_option,
     db_option,
+    instant_value,
     json_option,
     operator_engine,
     options_checked,
@@ -32,6 +33,9 @@ from aftersale.replay import ReplayResult, example_names, read_scenario, replay
 
 
 @click.group(cls=AfterSaleGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    package_name="aftersale", prog_name="aftersale", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """aftersale: after-sale cases as state machines with deadlines, events and a health score."""
     logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -147,7 +151,8 @@ def case() -> None:
 @json_option
 def case_show(case_id: str, db_url: str | None, as_json: bool) -> None:
     """A case with its history, deadline and the actions allowed next."""
-    view = operator_engine(db_url).case(case_id)
+    with options_checked():  # an empty CASE_ID: exit 2
+        view = operator_engine(db_url).case(case_id)
     render.print_json(view) if as_json else render.print_case(view)
 
 
@@ -176,7 +181,8 @@ def case_list(
 @db_option
 def case_retry(case_id: str, db_url: str | None) -> None:
     """Put a quarantined case back in the sweep."""
-    released = operator_engine(db_url).retry_case(case_id)
+    with options_checked():
+        released = operator_engine(db_url).retry_case(case_id)
     click.echo(f"{case_id}: {'back in the sweep' if released else 'was not quarantined'}")
 
 
@@ -191,7 +197,7 @@ def case_retry(case_id: str, db_url: str | None) -> None:
 @click.option("--tracking", default=None)
 @click.option("--outcome", default=None, type=click.Choice(["refund", "return", "deny"]))
 @click.option("--responsibility", default=None)
-@click.option("--at", default=None, help="ISO instant (default: now).")
+@click.option("--at", default=None, help="ISO instant (default: now).", callback=instant_value)
 @db_option
 @json_option
 def case_act(
@@ -200,7 +206,7 @@ def case_act(
     actor: str,
     actor_id: str | None,
     evidence: tuple[str, ...],
-    at: str | None,
+    at: datetime | None,
     db_url: str | None,
     as_json: bool,
     **fields: Any,
@@ -250,10 +256,10 @@ def daemon(
     options = DaemonOptions(
         interval, batch, _duration(remind_before, "--remind-before"), keep_rollup_days
     )
-    engine = connect(db_url, config_dir=config_dir, migrate=False)
+    engine, ready = daemon_engine(db_url, config_dir)
     with options_checked():  # a bad value stops here, before any sweep: exit 2
         engine.rollup_keep_days(keep_rollup_days)
-    runner = Daemon(engine, options)
+    runner = Daemon(engine, options, ready)
     settle_memory()  # this process is the daemon's own
     runner.run_once() if once else runner.run()
 
@@ -353,7 +359,8 @@ def order() -> None:
 @json_option
 def order_show(order_id: str, db_url: str | None, as_json: bool) -> None:
     """The facts the engine keeps about an order, and what is still refundable."""
-    view = operator_engine(db_url).order(order_id)
+    with options_checked():
+        view = operator_engine(db_url).order(order_id)
     render.print_json(view) if as_json else render.print_order(view)
 
 

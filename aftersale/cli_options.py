@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -48,11 +49,20 @@ class AfterSaleGroup(click.Group):
             return super().invoke(ctx)
         except AfterSaleError as error:
             status = next(code for kind, code in EXIT_STATUS if isinstance(error, kind))
-            code = getattr(error, "code", type(error).__name__)
+            code = error_code(error)
             if ctx.meta.get("json"):
                 render.print_json({"error": {"code": code, "message": str(error)}})
             click.echo(f"error [{code}]: {error}", err=True)
             ctx.exit(status)
+
+
+def error_code(error: AfterSaleError) -> str:
+    """The error's snake_case ``code`` (every class of errors.py has one); for one without,
+    its class name in snake_case (``ReplayFileError``: ``replay_file_error``)."""
+    code = getattr(error, "code", None)
+    if isinstance(code, str):
+        return code
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
 def _json_flag(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -79,8 +89,10 @@ config_option = click.option(
 
 
 def operator_engine(db_url: str | None, config_dir: str | None = None) -> AfterSale:
+    """The engine of every command but ``db upgrade``, ``demo`` and ``replay``: it never
+    creates or migrates a schema (a mistyped --db exits 3 naming ``aftersale db upgrade``)."""
     # An operator acts for buyers and sellers: --actor-id is checked when given, not required.
-    return connect(db_url, config_dir=config_dir, require_identity=False)
+    return connect(db_url, config_dir=config_dir, require_identity=False, migrate=False)
 
 
 def parse_instant(text: str, name: str) -> datetime:
@@ -96,6 +108,13 @@ def parse_instant(text: str, name: str) -> datetime:
         return check.instant(value, "instant")  # click says "Invalid value for NAME: ..."
     except InvalidInput as wrong:
         raise click.BadParameter(wrong.message, param_hint=name) from None
+
+
+def instant_value(
+    _ctx: click.Context, param: click.Parameter, value: str | None
+) -> datetime | None:
+    """A click callback: the option's ISO 8601 instant (``parse_instant``), or None."""
+    return None if value is None else parse_instant(value, param.opts[0])
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from aftersale.errors import StorageError
+from aftersale.errors import SchemaMissing, SchemaNewer, SchemaOutdated, StorageError
 from aftersale.service.engine import AfterSale
 
 log = logging.getLogger("aftersale.daemon")
@@ -77,9 +77,17 @@ def settle_memory() -> None:
 
 
 class Daemon:
-    def __init__(self, engine: AfterSale, options: DaemonOptions | None = None) -> None:
+    def __init__(
+        self,
+        engine: AfterSale,
+        options: DaemonOptions | None = None,
+        ready: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``ready`` is the start-up check (the schema is this release's, ``daemon_engine``),
+        run before the first sweep."""
         self.engine = engine
         self.options = options or DaemonOptions()
+        self.ready = ready
         self.stop_requested = False
         self.backoff = _Backoff()
         self._scheduler: BlockingScheduler | None = None
@@ -101,6 +109,7 @@ class Daemon:
     def run_once(self) -> dict[str, Any]:
         """``--once``: a full sweep, the reminders and any snapshot due; database errors raise
         (``--once`` exits 3 on them, for cron to see)."""
+        self.ready()
         line = self.sweep_once()
         self.snapshot_once()
         self.prune_once()
@@ -167,11 +176,31 @@ class Daemon:
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._request_stop)
+        if not self._wait_until_ready():
+            return
         log.info(
             "daemon started: interval %.3f s, batch %d", self.options.interval, self.options.batch
         )
         scheduler.start()
         log.info("daemon stopped")
+
+    def _wait_until_ready(self) -> bool:
+        """The start-up check, retried like a sweep while the database is unreachable; a
+        schema that is missing or another release's raises (exit 3). False: stopped first."""
+        while not self.stop_requested:
+            try:
+                self.ready()
+            except (SchemaMissing, SchemaOutdated, SchemaNewer):
+                raise
+            except StorageError as error:
+                delay = self.backoff.failed()
+                log.warning("database unavailable (%s); retrying in %.0f s", error, delay)
+                while not self.stop_requested and not self.backoff.ready():
+                    time.sleep(0.1)  # the signal handler only sets the flag: look again soon
+                continue
+            self.backoff.succeeded()
+            return True
+        return False
 
     def _scheduled_tick(self) -> None:
         if not self.stop_requested:

@@ -4,6 +4,9 @@
     ├── PolicyError                a config/ file is invalid (names the file, the key, the fault)
     ├── WorkflowDefinitionError    a workflow table is unsound (found at load, never at run time)
     ├── StorageError               the database failed or is unreachable (driver errors end here)
+    │   ├── SchemaMissing          schema_missing: no aftersale schema there (a wrong --db?)
+    │   ├── SchemaOutdated         schema_outdated: an older release's schema: `db upgrade` it
+    │   └── SchemaNewer            schema_newer: a later release's schema: run that release
     ├── DiagramUnavailable         SVG was asked for but Graphviz is not installed
     └── CommandRefused             a command was refused and nothing was written; ``code`` is
         │                          the public error code of replay.md
@@ -15,9 +18,11 @@
         ├── NotEligible            not_eligible: the order does not allow this kind now
         └── Conflict               conflict: another writer won, or the same id with other fields
 
-Errors about a case carry ``case_id``, ``state`` and ``action`` as attributes (None when they do
-not apply) and build their message in ``__init__``. SQLAlchemy, transitions and tomllib errors are
-translated at the boundary and never leak out.
+Every error has a snake_case ``code`` (the CLI's ``--json`` reports it). Errors about a case
+carry ``case_id``, ``state`` and ``action`` as attributes (None when they do not apply) and build
+their message in ``__init__``, like the schema errors (``database``, ``found``, ``expected``).
+SQLAlchemy, transitions and tomllib errors are translated at the boundary and never leak
+out.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ class AfterSaleError(Exception):
 class PolicyError(AfterSaleError):
     """A policy file in config/ is invalid."""
 
+    code = "policy_error"
+
     def __init__(self, file: str, key: str, problem: str) -> None:
         self.file = file
         self.key = key
@@ -40,13 +47,69 @@ class PolicyError(AfterSaleError):
 class WorkflowDefinitionError(AfterSaleError):
     """A workflow's transition or deadline table is unsound."""
 
+    code = "workflow_definition_error"
+
 
 class StorageError(AfterSaleError):
     """The database failed; the message never contains credentials."""
 
+    code = "storage_error"
+
+
+class SchemaMissing(StorageError):
+    """The database has no aftersale schema: only ``aftersale db upgrade`` (or
+    ``connect(migrate=True)``) creates one, never a command that reads."""
+
+    code = "schema_missing"
+
+    def __init__(
+        self, database: str, *, no_file: bool = False, foreign_revision: str | None = None
+    ) -> None:
+        self.database = database
+        self.foreign_revision = foreign_revision
+        if foreign_revision is not None:
+            message = (
+                f"another application's schema (alembic revision {foreign_revision!r}), not "
+                "aftersale's; give aftersale a database of its own and run "
+                "`aftersale db upgrade` there"
+            )
+        else:
+            what = "no such database file" if no_file else "no aftersale schema"
+            message = f"{what}; `aftersale db upgrade` creates it (check --db first)"
+        super().__init__(f"{database}: {message}")
+
+
+class SchemaOutdated(StorageError):
+    """The database's schema is an older revision than this release's."""
+
+    code = "schema_outdated"
+
+    def __init__(self, database: str, found: str, expected: str) -> None:
+        self.database, self.found, self.expected = database, found, expected
+        super().__init__(
+            f"{database}: the aftersale schema is at revision {found}, older than this "
+            f"release's {expected}; run `aftersale db upgrade` (with the daemons stopped)"
+        )
+
+
+class SchemaNewer(StorageError):
+    """The database's schema was upgraded by a later release than this one."""
+
+    code = "schema_newer"
+
+    def __init__(self, database: str, found: str, expected: str) -> None:
+        self.database, self.found, self.expected = database, found, expected
+        super().__init__(
+            f"{database}: the aftersale schema is at revision {found}, newer than this "
+            f"release's {expected}: a later aftersale upgraded it; run that release here "
+            "(schemas are never downgraded)"
+        )
+
 
 class DiagramUnavailable(AfterSaleError):
     """A picture format needs a tool that is not installed."""
+
+    code = "diagram_unavailable"
 
 
 class CommandRefused(AfterSaleError):

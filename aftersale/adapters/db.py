@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from aftersale.adapters.prepared import Prepared
-from aftersale.errors import Conflict, StorageError
+from aftersale.errors import Conflict, SchemaMissing, SchemaNewer, SchemaOutdated, StorageError
 
 # Every command begins with one of these on SQLite: run on the driver (see prepared.py).
 BEGIN_READ = Prepared(text("BEGIN"))
@@ -27,6 +28,10 @@ BEGIN_WRITE = Prepared(text("BEGIN IMMEDIATE"))
 DEFAULT_URL = "sqlite:///aftersale.db"
 MEMORY_URL = "sqlite://"
 READ_ONLY = "aftersale_read_only"  # execution option: this transaction only reads
+# What PaaS hosts (Heroku, Render) and libpq call PostgreSQL; SQLAlchemy knows only the second.
+POSTGRES_NAMES = ("postgres", "postgresql")
+POSTGRES_EXTRA = "pip install 'aftersale[postgres]'"
+VERSION_TABLE = "alembic_version"  # alembic's default, which migrations/env.py keeps
 
 
 def _dumps(value: Any) -> str:
@@ -52,13 +57,20 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise StorageError(f"not a database URL: {safe_url(url)}") from None
-    if parsed.drivername == "postgresql":
+    if parsed.drivername in POSTGRES_NAMES:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False))
     try:
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, **JSON_CODEC)
-    except (ArgumentError, ImportError) as error:
+    except ImportError as error:
+        if parsed.get_backend_name() == "postgresql":
+            raise StorageError(
+                f"cannot use {safe_url(url)}: the PostgreSQL driver is not installed "
+                f"({error}); install the PostgreSQL extra: {POSTGRES_EXTRA}"
+            ) from None
+        raise StorageError(f"cannot use {safe_url(url)}: {error}") from None
+    except ArgumentError as error:
         raise StorageError(f"cannot use {safe_url(url)}: {error}") from None
 
 
@@ -99,23 +111,67 @@ def _alembic_config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema's alembic revision; None when there is no version table (no aftersale
+    schema). Read directly, not through alembic's MigrationContext, which logs at INFO."""
     with translate_errors(engine), engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        found = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        return None if found is None else str(found)
 
 
-def upgrade(engine: Engine) -> bool:
-    """Bring the schema to the newest revision; True when anything was applied."""
-    if current_revision(engine) == head_revision():
+def require_schema(engine: Engine) -> None:
+    """Nothing when the schema is this release's; otherwise SchemaMissing, SchemaOutdated or
+    SchemaNewer. It creates nothing: a missing SQLite file stays missing."""
+    where = safe_url(str(engine.url))
+    if _no_sqlite_file(engine):
+        raise SchemaMissing(where, no_file=True)
+    found, head = current_revision(engine), head_revision()
+    if found != head:
+        _refuse(where, found, head or "")
+
+
+def _refuse(where: str, found: str | None, head: str) -> None:
+    """The error for a schema at ``found`` where this release's is ``head``."""
+    if found is None:
+        raise SchemaMissing(where)
+    if found in {script.revision for script in _scripts().walk_revisions()}:
+        raise SchemaOutdated(where, found, head)
+    if len(found) == len(head) and found.isdigit() and found > head:  # ours are 0001, 0002 ...
+        raise SchemaNewer(where, found, head)
+    raise SchemaMissing(where, foreign_revision=found)
+
+
+def _no_sqlite_file(engine: Engine) -> bool:
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
         return False
+    return url.database not in (None, "", ":memory:") and not Path(url.database).exists()
+
+
+def upgrade(engine: Engine, to: str = "head") -> bool:
+    """Bring the schema to the newest revision (or ``to``); True when anything was applied.
+    A schema of a later release, or another application's, is refused, never downgraded."""
+    found, head = current_revision(engine), head_revision() or ""
+    target = head if to == "head" else to
+    if found == target:
+        return False
+    if found is not None and found not in {s.revision for s in _scripts().walk_revisions()}:
+        _refuse(safe_url(str(engine.url)), found, head)
     config = _alembic_config()
     with translate_errors(engine), engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, to)
     return True
 
 
