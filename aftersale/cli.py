@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import click
@@ -75,12 +75,12 @@ replay_command.name = "replay"
 @json_option
 def demo(db_url: str | None, seed: int, as_json: bool) -> None:
     """Play a month of three shops through the engine and show what happened to every case."""
-    from aftersale.demo import month_scenario
+    from aftersale.demo import SHOPS, look_closer, month_scenario, played_until
 
     start = date(2026, 3, 1)
     prefix = f"demo{secrets.token_hex(2)}-"
     lines = month_scenario(seed=seed, start=start, prefix=prefix)
-    until = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=60)
+    until = played_until(start)
     url = database_url(db_url)
     result = replay(lines, db_url=url, until=until)
     if as_json:
@@ -94,17 +94,12 @@ def demo(db_url: str | None, seed: int, as_json: bool) -> None:
     output = result.as_dict()
     render.console.print(render.every_case_table(output["cases"]))
     render.console.print(render.shop_table(output["cases"]))
-    for shop_id, report in output["health"].items():
-        alert = " - clearance risk alert open" if report["alerts"] else ""
-        score = "not scored" if report["score"] is None else f"{report['score']:.2f}"
-        render.console.print(
-            f"health of {shop_id}: {score} ({report['tier'] or 'no tier'}){alert}", markup=False
-        )
-    _print_replay(result, as_json=False)
-    render.console.print(
-        f"Look closer: aftersale case list --db {shown_url(url)} --shop SHOP; "
-        "aftersale case show CASE_ID; aftersale health SHOP [--history 30]"
-    )
+    _print_replay(result, as_json=False)  # with each shop's health as of the demo's end
+    shop_id = SHOPS[1].shop_id  # the silent seller: its timers decided
+    case_id = next((c["case_id"] for c in output["cases"] if c["shop_id"] == shop_id), "ID")
+    render.console.print("Look closer:", markup=False)
+    for command in look_closer(shown_url(url), shop_id, case_id, until):
+        render.console.print(f"  {command}", markup=False, soft_wrap=True)
 
 
 @cli.command()
@@ -160,7 +155,8 @@ def case_show(case_id: str, db_url: str | None, as_json: bool) -> None:
 @click.option("--shop", default=None)
 @click.option("--state", default=None)
 @click.option("--kind", default=None, type=click.Choice(KINDS))
-@click.option("--limit", default=1000, show_default=True)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--after", default=None, metavar="CASE_ID", help="The page after this case id.")
 @db_option
 @json_option
 def case_list(
@@ -168,12 +164,21 @@ def case_list(
     state: str | None,
     kind: str | None,
     limit: int,
+    after: str | None,
     db_url: str | None,
     as_json: bool,
 ) -> None:
-    """Cases, filtered by shop, state and kind, ordered by case id."""
-    views = operator_engine(db_url).cases(shop_id=shop, state=state, kind=kind, limit=limit)
-    render.print_json(views) if as_json else render.console.print(render.case_table(views))
+    """Cases, filtered by shop, state and kind, ordered by case id, a page at a time."""
+    with options_checked():
+        views = operator_engine(db_url).cases(
+            shop_id=shop, state=state, kind=kind, limit=limit + 1, after=after
+        )
+    page, more = views[:limit], len(views) > limit
+    following = page[-1]["case_id"] if more else None
+    if as_json:
+        render.print_json({"cases": page, "next": following})
+    else:
+        render.print_case_page(page, following)
 
 
 @case.command("retry")
@@ -215,7 +220,9 @@ def case_act(
     if evidence:
         fields["evidence"] = [_evidence_item(item) for item in evidence]
     given = {key: value for key, value in fields.items() if value is not None}
-    view = operator_engine(db_url).act(case_id, action, actor, at=at, actor_id=actor_id, **given)
+    engine = operator_engine(db_url)
+    engine.act(case_id, action, actor, at=at, actor_id=actor_id, **given)
+    view = engine.case(case_id)  # read after the action: with its history
     render.print_json(view) if as_json else render.print_case(view)
 
 
@@ -372,8 +379,13 @@ def _print_replay(result: ReplayResult, as_json: bool) -> None:
     if as_json:
         render.print_json(output)
         return
-    render.console.print(render.outcome_table(output["cases"], f"cases as of {output['clock']}"))
+    if output["clock"] is None and not output["errors"]:
+        render.console.print("the scenario has no line to play")
+        return
+    as_of = "" if output["clock"] is None else f" as of {output['clock']}"
+    render.console.print(render.outcome_table(output["cases"], f"cases{as_of}"))
     render.print_errors(output["errors"])
+    render.print_health_scores(output["health"])
 
 
 def _duration(text: str, name: str) -> timedelta | None:

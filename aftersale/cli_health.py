@@ -4,6 +4,7 @@ the rollups' rebuild."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,15 +61,14 @@ def health_report(
     as_json: bool,
 ) -> None:
     """A shop's health report: each metric with its numbers, points and costly examples."""
+    if history is None and chart is not None:
+        raise click.UsageError("--chart draws the daily snapshots: give --history N with it")
+    if history is not None and as_of is not None:
+        raise click.UsageError("--history shows the last N snapshots taken: drop --as-of")
     if history is not None:
-        engine = operator_engine(db_url, config_dir)
-        with options_checked():
-            trend = engine.health_history(shop_id, history)
-        if chart is not None and trend and engine.health_settings is not None:
-            from aftersale.chart import draw_trend
-
-            draw_trend(shop_id, trend, engine.health_settings[0], Path(chart))
-            click.echo(f"chart written to {chart}", err=True)
+        trend = _history(
+            shop_id, history, None if chart is None else Path(chart), db_url, config_dir
+        )
         render.print_json(trend) if as_json else render.console.print(
             render.trend_table(shop_id, trend)
         )
@@ -77,6 +77,30 @@ def health_report(
     with options_checked():
         report = operator_engine(db_url, config_dir).health(shop_id, when)
     render.print_json(report) if as_json else render.print_health(report)
+
+
+def _history(
+    shop_id: str, days: int, chart: Path | None, db_url: str | None, config_dir: str | None
+) -> list[dict[str, Any]]:
+    """The last ``days`` snapshots, their chart drawn when asked for."""
+    from aftersale.chart import ChartPathError, check_chart_path, draw_trend
+
+    try:
+        if chart is not None:
+            check_chart_path(chart)  # before anything is read: exit 2, nothing written
+        engine = operator_engine(db_url, config_dir)
+        with options_checked():
+            trend = engine.health_history(shop_id, days)
+        if chart is None:
+            return trend
+        if not trend or engine.health_settings is None:
+            click.echo(f"{shop_id} has no daily snapshot yet: no chart drawn", err=True)
+        else:
+            draw_trend(shop_id, trend, engine.health_settings[0], chart)
+            click.echo(f"chart written to {chart}", err=True)
+    except ChartPathError as wrong:
+        raise click.BadParameter(str(wrong), param_hint="--chart") from None
+    return trend
 
 
 @health.command("backfill")

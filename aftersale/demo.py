@@ -29,6 +29,7 @@ from aftersale.domain.policy import Policy
 H = timedelta(hours=1)
 MARGIN = H  # every action lands at least this long before its state's deadline
 LAST_RETURN_OPEN = timedelta(days=38)  # after start, so the longest case ends by day 60
+PLAYED = timedelta(days=60)  # the demo replays until then: every case has ended
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,23 @@ def month_scenario(
         _order(month, SHOPS[number % len(SHOPS)], number, first + timedelta(minutes=minute))
     month.lines.sort(key=lambda item: (item[0], item[1]))
     return [json.dumps(line) for _, _, line in month.lines]
+
+
+def played_until(start: date) -> datetime:
+    """The instant the demo's replay ends: every case of the month has ended by then."""
+    return datetime(start.year, start.month, start.day, tzinfo=UTC) + PLAYED
+
+
+def look_closer(shown_url: str, shop_id: str, case_id: str, until: datetime) -> list[str]:
+    """Commands that look at what the demo wrote, as of its own end (its month is in the
+    past: a report as of now finds no order in its window)."""
+    db = f"--db {shown_url}"
+    return [
+        f"aftersale case list {db} --shop {shop_id}",
+        f"aftersale case show {case_id} {db}",
+        f"aftersale health {shop_id} {db} --as-of {_iso(until)}",
+        f"aftersale health {shop_id} {db} --history 30",
+    ]
 
 
 def _order(month: _Month, shop: Shop, number: int, paid: datetime) -> None:

@@ -9,9 +9,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aftersale.domain.model import SELLER_WAITING_STATES, TERMINAL_STATES, Kind
+from aftersale.fitted_table import Field, FittedTable
 
 SELLER_STATES = frozenset(state.value for state in SELLER_WAITING_STATES)
 
@@ -24,12 +26,15 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def case_table(cases: Iterable[dict[str, Any]], title: str = "cases") -> Table:
-    table = Table(title=title)
-    for column in ("case", "order", "shop", "kind", "state", "at fault", "amount", "deadline"):
-        table.add_column(column)
-    for case in cases:
-        table.add_row(
+CASE_FIELDS = (
+    *(Field("case", is_id=True), Field("order", is_id=True), Field("shop", is_id=True)),
+    *(Field("kind"), Field("state"), Field("at fault"), Field("amount"), Field("deadline")),
+)
+
+
+def case_table(cases: Iterable[dict[str, Any]], title: str = "cases") -> FittedTable:
+    rows = [
+        (
             case["case_id"],
             case["order_id"],
             case["shop_id"],
@@ -39,24 +44,43 @@ def case_table(cases: Iterable[dict[str, Any]], title: str = "cases") -> Table:
             f"{case['amount']} {case['currency']}",
             case["deadline_at"] or "-",
         )
-    return table
+        for case in cases
+    ]
+    return FittedTable(title, CASE_FIELDS, ((0, 1, 2), (3, 4), (5, 6), (7,)), rows)
+
+
+def print_case_page(cases: Sequence[dict[str, Any]], following: str | None) -> None:
+    """A page of ``aftersale case list``, and how to read the next one."""
+    console.print(case_table(cases))
+    if not cases:
+        console.print("no cases", markup=False)
+    elif following is None:
+        console.print(f"{len(cases)} case(s), no more", markup=False)
+    else:
+        console.print(
+            f"{len(cases)} case(s) shown; more: run with --after {following}", markup=False
+        )
+
+
+HISTORY_FIELDS = (
+    *(Field("at"), Field("action"), Field("from"), Field("to")),
+    *(Field("actor"), Field("at fault"), Field("overturned")),
+)
 
 
 def print_case(case: dict[str, Any]) -> None:
     console.print(
-        f"[bold]{case['case_id']}[/] {case['kind']} on order {case['order_id']} "
-        f"(shop {case['shop_id']}): [bold]{case['state']}[/], at fault: {case['responsibility']}, "
-        f"{case['amount']} {case['currency']}, policy {case['policy_version']}"
+        f"[bold]{escape(case['case_id'])}[/] {case['kind']} on order "
+        f"{escape(case['order_id'])} (shop {escape(case['shop_id'])}): "
+        f"[bold]{case['state']}[/], at fault: {case['responsibility']}, "
+        f"{case['amount']} {case['currency']}, policy {escape(case['policy_version'])}"
     )
     if case["deadline_at"]:
         console.print(f"deadline {case['deadline_at']}: then {case['deadline_action']}")
     allowed = [f"{a['action']} ({', '.join(a['actors'])})" for a in case["allowed_actions"]]
     console.print("allowed next: " + (", ".join(allowed) or "nothing (terminal)"))
-    history = Table(title="history")
-    for column in ("at", "action", "from", "to", "actor", "at fault", "overturned"):
-        history.add_column(column)
-    for step in case.get("history", []):
-        history.add_row(
+    rows = [
+        (
             step["at"],
             step["action"],
             step["from"] or "-",
@@ -65,7 +89,10 @@ def print_case(case: dict[str, Any]) -> None:
             step["responsibility"],
             "yes" if step["overturned"] else "",
         )
-    console.print(history)
+        for step in case.get("history", [])
+    ]
+    narrow = ((0,), (1, 4), (2, 3), (5, 6))
+    console.print(FittedTable("history", HISTORY_FIELDS, narrow, rows))
 
 
 def print_order(order: dict[str, Any]) -> None:
@@ -103,42 +130,56 @@ def print_errors(errors: Sequence[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def every_case_table(cases: Sequence[dict[str, Any]]) -> Table:
+EVERY_CASE_FIELDS = (
+    *(Field("case", is_id=True), Field("shop", is_id=True), Field("kind"), Field("ended")),
+    *(Field("last step"), Field("at fault"), Field("steps", numeric=True)),
+)
+
+
+def print_health_scores(health: dict[str, dict[str, Any]]) -> None:
+    """One line a shop: its score and tier, or why it is not scored, and an open alert."""
+    for shop_id, report in health.items():
+        if report["score"] is None:
+            delivered = report["orders_delivered_90d"]
+            orders = "order" if delivered == 1 else "orders"
+            score = f"not scored ({delivered} {orders} delivered in 90 days, too few)"
+        else:
+            score = f"{report['score']:.2f} ({report['tier'] or 'no tier'})"
+        alert = any(alert["open"] for alert in report["alerts"])
+        opened = ", clearance-risk alert open" if alert else ""
+        console.print(f"health of {shop_id}: {score}{opened}", markup=False)
+
+
+def every_case_table(cases: Sequence[dict[str, Any]]) -> FittedTable:
     """What happened to every case: how it ended, who ended it, who was at fault."""
-    table = Table(title="every case")
-    for column in ("case", "shop", "kind", "ended", "last step", "at fault", "steps"):
-        table.add_column(column)
+    rows = []
     for case in cases:
         last = case["history"][-1]
         who = "timer" if last["action"].endswith("_timeout") else last["actor"]
-        table.add_row(
-            case["case_id"],
-            case["shop_id"],
-            case["kind"],
-            case["state"],
-            f"{last['action']} ({who})",
-            case["responsibility"],
-            str(len(case["history"])),
+        rows.append(
+            (
+                case["case_id"],
+                case["shop_id"],
+                case["kind"],
+                case["state"],
+                f"{last['action']} ({who})",
+                case["responsibility"],
+                str(len(case["history"])),
+            )
         )
-    return table
+    return FittedTable("every case", EVERY_CASE_FIELDS, ((0, 1), (2, 3), (4, 5), (6,)), rows)
 
 
-def shop_table(cases: Sequence[dict[str, Any]]) -> Table:
+SHOP_COUNTS = (
+    *("cases", "refunded", "cancelled", "closed", "withdrawn"),
+    *("seller at fault", "seller deadlines missed", "rejections overturned"),
+)
+SHOP_FIELDS = (Field("shop", is_id=True), *(Field(name, numeric=True) for name in SHOP_COUNTS))
+
+
+def shop_table(cases: Sequence[dict[str, Any]]) -> FittedTable:
     """Per shop: outcomes, seller fault, seller deadlines missed and rejections overturned."""
-    table = Table(title="by shop")
-    columns = (
-        "shop",
-        "cases",
-        "refunded",
-        "cancelled",
-        "closed",
-        "withdrawn",
-        "seller at fault",
-        "seller deadlines missed",
-        "rejections overturned",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "shop" else "right")
+    rows = []
     for shop in sorted({case["shop_id"] for case in cases}):
         mine = [case for case in cases if case["shop_id"] == shop]
         steps = [step for case in mine for step in case["history"]]
@@ -148,18 +189,20 @@ def shop_table(cases: Sequence[dict[str, Any]]) -> Table:
             for step in steps
             if step["action"].endswith("_timeout") and step["from"] in SELLER_STATES
         )
-        table.add_row(
-            shop,
-            str(len(mine)),
-            str(states["refunded"]),
-            str(states["cancelled"]),
-            str(states["closed"]),
-            str(states["withdrawn"]),
-            str(sum(1 for case in mine if case["responsibility"] == "seller")),
-            str(missed),
-            str(sum(1 for step in steps if step["overturned"])),
+        rows.append(
+            (
+                shop,
+                str(len(mine)),
+                str(states["refunded"]),
+                str(states["cancelled"]),
+                str(states["closed"]),
+                str(states["withdrawn"]),
+                str(sum(1 for case in mine if case["responsibility"] == "seller")),
+                str(missed),
+                str(sum(1 for step in steps if step["overturned"])),
+            )
         )
-    return table
+    return FittedTable("by shop", SHOP_FIELDS, ((0,), (1, 2, 3), (4, 5), (6, 7, 8)), rows)
 
 
 def bench_table(report: dict[str, Any]) -> Table:
@@ -180,37 +223,35 @@ def bench_table(report: dict[str, Any]) -> Table:
     return table
 
 
+HEALTH_FIELDS = (
+    *(Field("dimension"), Field("metric"), Field("value"), Field("numerator / denominator")),
+    *(Field("points"), Field("window"), Field("examples that cost points", is_id=True)),
+)
+
+
 def print_health(report: dict[str, Any]) -> None:
     score = "not scored" if report["score"] is None else f"{report['score']:.2f}"
     console.print(
-        f"[bold]{report['shop_id']}[/] as of {report['as_of']}: score {score}, "
+        f"[bold]{escape(report['shop_id'])}[/] as of {report['as_of']}: score {score}, "
         f"tier {report['tier'] or '-'} ({report['orders_delivered_90d']} orders delivered in "
         f"90 days; {'eligible' if report['eligible'] else 'fewer than needed to be scored'})"
     )
-    table = Table(title="metrics")
-    for column in (
-        "dimension",
-        "metric",
-        "value",
-        "numerator / denominator",
-        "points",
-        "window",
-        "examples that cost points",
-    ):
-        table.add_column(column)
+    rows = []
     for name, dimension in report["dimensions"].items():
         for metric_id, m in dimension["metrics"].items():
-            value = "no data" if m["no_data"] else f"{m['value']:.2%}"
-            table.add_row(
-                f"{name} ({dimension['weight']:.0%}: {dimension['score']:.2f})",
-                metric_id,
-                value,
-                f"{m['numerator']} / {m['denominator']}",
-                f"{m['points']:.2f}",
-                f"{m['window_days']} d by {m['cohort']}",
-                ", ".join(m["examples"]),
+            rows.append(
+                (
+                    f"{name} ({dimension['weight']:.0%}: {dimension['score']:.2f})",
+                    metric_id,
+                    "no data" if m["no_data"] else f"{m['value']:.2%}",
+                    f"{m['numerator']} / {m['denominator']}",
+                    f"{m['points']:.2f}",
+                    f"{m['window_days']} d by {m['cohort']}",
+                    "\n".join(m["examples"]),  # one id a line: never cut
+                )
             )
-    console.print(table)
+    narrow = ((0, 1), (2, 3, 4), (5,), (6,))
+    console.print(FittedTable("metrics", HEALTH_FIELDS, narrow, rows))
     credit = report["compliance"]
     console.print(
         f"compliance credit {credit['credit']} ({credit['overturned_rejections_90d']} "

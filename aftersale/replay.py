@@ -198,7 +198,8 @@ def _parse(text: str) -> dict[str, Any]:
     try:
         line = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _InvalidJson(f"not JSON: {error.msg} at column {error.colno}") from None
+        where = error.msg.removesuffix(" at")  # "Unterminated string starting at"
+        raise _InvalidJson(f"not JSON: {where} at column {error.colno}") from None
     except RecursionError:
         raise _InvalidJson("not JSON this engine reads: nested too deeply") from None
     except ValueError:  # not JSONDecodeError: an integer of more digits than int() converts
@@ -210,7 +211,12 @@ def _parse(text: str) -> dict[str, Any]:
         raise _InvalidJson("a line must be a JSON object")
     kind = line.get("type")
     if not isinstance(kind, str) or kind not in LINE_FIELDS:
-        raise InvalidInput(f"unknown type {kind!r} (known: {', '.join(LINE_FIELDS)})")
+        known = f"(known: {', '.join(LINE_FIELDS)})"
+        if kind is None:
+            raise InvalidInput(f"the line has no type {known}")
+        if not isinstance(kind, str):
+            raise InvalidInput(f"type must be a string {known}")
+        raise InvalidInput(f"unknown type {kind[:60]!r} {known}")
     unknown = sorted(set(line) - LINE_FIELDS[kind] - {"at", "type"})
     if unknown:
         raise InvalidInput(f"{kind} does not take field(s) {', '.join(unknown)}")

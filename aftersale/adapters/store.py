@@ -218,8 +218,12 @@ class SqlStore:
             yield from page
             cursor = page[-1]["cursor"]
 
-    def list_cases(self, filters: dict[str, Any], limit: int) -> list[Case]:
+    def list_cases(
+        self, filters: dict[str, Any], limit: int, after: str | None = None
+    ) -> list[Case]:
         query = select(cases).order_by(cases.c.case_id).limit(limit)
+        if after is not None:  # the cursor: the last case id of the page before
+            query = query.where(cases.c.case_id > after)
         for column, value in filters.items():
             if value is not None:
                 query = query.where(cases.c[column] == value)

@@ -118,4 +118,6 @@ def record_delivered(order: Order, at: datetime) -> Event | None:
 
 def _not_before(order: Order, at: datetime, earlier: datetime, what: str) -> None:
     if at < earlier:
-        raise OutOfOrder(f"order {order.order_id}: {at.isoformat()} is before it was {what}")
+        raise OutOfOrder(
+            f"order {order.order_id}: {iso(at)} is before it was {what} ({iso(earlier)})"
+        )

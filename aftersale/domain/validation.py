@@ -139,8 +139,28 @@ def evidence(value: Any, kinds: frozenset[str], *, required: bool) -> tuple[Evid
     return tuple(items)
 
 
+MAX_CODES_SHOWN = 25  # every list the shipped policy and workflows have fits
+
+
 def choice(value: Any, name: str, allowed: Mapping[str, Any] | frozenset[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        shown = value if isinstance(value, str) else type(value).__name__
-        raise InvalidInput(f"{name} {str(shown)[:60]!r} is not one of the known codes")
-    return value
+    """``value`` if it is one of ``allowed``; otherwise an error that says which codes are."""
+    if isinstance(value, str) and value in allowed:
+        return value
+    if value is None:
+        raise InvalidInput(f"{name} is missing: give one of {known_codes(allowed)}")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, one of {known_codes(allowed)}")
+    raise InvalidInput(
+        f"{name} {value[:60]!r} is not one of the known codes: {known_codes(allowed)}"
+    )
+
+
+def known_codes(allowed: Mapping[str, Any] | frozenset[str]) -> str:
+    """The codes of a list, sorted; past MAX_CODES_SHOWN the first of them and where the rest
+    are (only reason codes, which the policy defines, come in longer lists)."""
+    codes = sorted(allowed)
+    if len(codes) <= MAX_CODES_SHOWN:
+        return ", ".join(codes)
+    shown = ", ".join(codes[: MAX_CODES_SHOWN - 5])
+    rest = len(codes) - (MAX_CODES_SHOWN - 5)
+    return f"{shown} and {rest} more (the policy's reasons.toml lists them all)"

@@ -305,7 +305,8 @@ class AfterSale(Oversight):
             when = self._clamped(given)
             if when < case.updated_at:
                 raise OutOfOrder(
-                    f"case {case_id}: {when} is before its latest transition ({case.updated_at})",
+                    f"case {case_id}: {iso(when)} is before its latest transition "
+                    f"({iso(case.updated_at)})",
                     case_id=case_id,
                     state=case.state.value,
                     action=wanted.value,
@@ -372,13 +373,20 @@ class AfterSale(Oversight):
         state: str | None = None,
         kind: str | None = None,
         limit: int = 1000,
+        after: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Up to ``limit`` cases in case id order, after the case id ``after`` when given: a
+        page shorter than ``limit`` is the last; the next starts after its last case id."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a whole number, 1 or more, not {limit!r:.40}")
+        if after is not None:
+            check.identifier(after, "after")
         if state is not None:
             check.choice(state, "state", frozenset(State.__members__))
         if kind is not None:
             check.choice(kind, "kind", frozenset(Kind.__members__))
         filters = {"shop_id": shop_id, "state": state, "kind": kind}
-        return [case_view(case) for case in self.store.list_cases(filters, limit)]
+        return [case_view(case) for case in self.store.list_cases(filters, limit, after)]
 
     def events_after(self, cursor: str | int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """The outbox a host relays: up to ``limit`` (at most 10,000) committed events after

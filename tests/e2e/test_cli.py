@@ -198,15 +198,15 @@ def test_an_operator_lists_shows_and_acts_on_cases(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'ops.db'}"
     assert _run(tmp_path, "replay", str(_scenario(tmp_path, LINES)), "--db", db).returncode == 0
     listed = _json(_run(tmp_path, "case", "list", "--json"))
-    assert [c["case_id"] for c in listed] == ["CX-2", "RR-1"]
-    assert [
-        c["case_id"] for c in _json(_run(tmp_path, "case", "list", "--shop", "shop-b", "--json"))
-    ] == ["CX-2"]
-    assert _json(_run(tmp_path, "case", "list", "--state", "refunded", "--json")) == []
-    assert [
-        c["case_id"]
-        for c in _json(_run(tmp_path, "case", "list", "--kind", "return_refund", "--json"))
-    ] == ["RR-1"]
+    assert ([c["case_id"] for c in listed["cases"]], listed["next"]) == (["CX-2", "RR-1"], None)
+
+    def ids(*filters: str) -> list[str]:
+        page = _json(_run(tmp_path, "case", "list", *filters, "--json"))
+        return [c["case_id"] for c in page["cases"]]
+
+    assert ids("--shop", "shop-b") == ["CX-2"]
+    assert ids("--state", "refunded") == []
+    assert ids("--kind", "return_refund") == ["RR-1"]
     shown = _json(_run(tmp_path, "case", "show", "RR-1", "--json"))
     assert shown["deadline_at"] == "2026-03-08T09:00:00Z"
     assert [a["action"] for a in shown["allowed_actions"]] == ["approve", "reject", "withdraw"]
