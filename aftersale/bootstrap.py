@@ -114,9 +114,11 @@ def _assemble(
 
 def upgrade_database(
     url: str | None = None, config_dir: str | Path | None = None
-) -> tuple[bool, bool]:
-    """Bring the schema at ``url`` to the newest migration: whether anything was applied, and
-    whether the health rollups are current under the health.toml in ``config_dir``.
+) -> tuple[bool, bool, int]:
+    """Bring the schema at ``url`` to the newest migration: whether anything was applied,
+    whether the health rollups are current under the health.toml in ``config_dir``, and how
+    many events had their outbox transaction id renumbered (a database restored into another
+    PostgreSQL server; 0 otherwise).
 
     On a database with no events yet, the (empty) rollups are marked as built; elsewhere
     ``aftersale health rebuild`` builds them (reports fold the event log until then).
@@ -124,9 +126,11 @@ def upgrade_database(
     engine = make_engine(database_url(url))
     applied = upgrade(engine)
     health = load_health(None if config_dir is None else Path(config_dir))
-    current = SqlStore(engine, Rollups(*health)).adopt_rollups(SystemClock().now())
+    store = SqlStore(engine, Rollups(*health))
+    current = store.adopt_rollups(SystemClock().now())
+    renumbered = store.renumber_outbox()
     engine.dispose()
-    return applied, current
+    return applied, current, renumbered
 
 
 def shown_url(url: str | None = None) -> str:

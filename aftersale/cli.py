@@ -126,8 +126,14 @@ def db() -> None:
 @config_option
 def upgrade(db_url: str | None, config_dir: str | None) -> None:
     """Create or upgrade the schema to the newest migration."""
-    applied, rollups_current = upgrade_database(db_url, config_dir)
+    applied, rollups_current, renumbered = upgrade_database(db_url, config_dir)
     click.echo(f"{shown_url(db_url)}: {'upgraded' if applied else 'already up to date'}")
+    if renumbered:
+        click.echo(
+            f"the outbox came from another server (a restore): {renumbered} events renumbered "
+            "to transaction 0; a relay that had relayed them all resumes from the cursor "
+            "'0.<seq of the last event it relayed>'"
+        )
     if not rollups_current:
         click.echo(
             "health rollups are not built for this health.toml: reports read the whole event "

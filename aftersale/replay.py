@@ -136,7 +136,7 @@ def replay(
     engine = connect(
         db_url or MEMORY_URL, config_dir=config_dir, clock=clock, require_identity=False
     )
-    cursor = _last_cursor(engine)
+    cursor = _last_seq(engine)
     player = _Player(engine, clock)
     for number, text in enumerate(lines, start=1):
         stripped = text.strip()
@@ -264,18 +264,21 @@ def _appliers(engine: AfterSale) -> dict[str, Callable[..., Any]]:
     }
 
 
-def _last_cursor(engine: AfterSale) -> str | int:
-    cursor: str | int = 0
-    while page := engine.events_after(cursor, 10_000):
-        cursor = page[-1]["cursor"]
-    return cursor
+# A replay reads its own events from the log by seq, not from the outbox: they are all
+# committed when it reads, and a transaction another session holds open on the server must
+# not hide them from its report.
+def _last_seq(engine: AfterSale) -> int:
+    seq = 0
+    while page := engine.log(seq, 10_000):
+        seq = page[-1]["seq"]
+    return seq
 
 
-def _result(engine: AfterSale, player: _Player, cursor: str | int) -> ReplayResult:
+def _result(engine: AfterSale, player: _Player, seq: int) -> ReplayResult:
     events: list[dict[str, Any]] = []
-    while page := engine.events_after(cursor, 10_000):
-        cursor = page[-1]["cursor"]
-        events.extend({k: v for k, v in e.items() if k != "cursor"} for e in page)
+    while page := engine.log(seq, 10_000):
+        events.extend(page)
+        seq = page[-1]["seq"]
     case_ids = sorted({e["case_id"] for e in events if e["case_id"] is not None})
     cases = [_replay_case(engine.case(case_id)) for case_id in case_ids]
     clock = player.clock.now() if player.started else None

@@ -29,7 +29,7 @@ import re
 import time
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, literal_column, select, tuple_
+from sqlalchemy import Connection, bindparam, insert, literal_column, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnClause
 
 from aftersale.adapters.prepared import Prepared
@@ -65,7 +65,7 @@ APPEND = {
         insert(events).inline().values(tx_id=CURRENT_TRANSACTION), EVENT_COLUMNS
     ),
 }
-AFTER = {
+AFTER = {  # the SQLite statement is also the plain seq-order read of the log on PostgreSQL
     "sqlite": Prepared(
         select(events)
         .where(events.c.seq > bindparam("s"))
@@ -138,3 +138,32 @@ def held_back(on: Connection, wait: float) -> bool:
         if HORIZON.first(on).horizon > newest:
             break
     return True
+
+
+# Transaction ids count per server. Restored into another server (pg_dump, a managed
+# database's move), the events carry ids of the old one, ahead of the new one's counter: new
+# events would sort before them and stay behind every relay's cursor.
+FROM_ANOTHER_SERVER = Prepared(
+    select(
+        (
+            select(events.c.tx_id)
+            .where(events.c.tx_id.is_not(None))
+            .order_by(events.c.tx_id.desc())
+            .limit(1)
+            .scalar_subquery()
+            >= literal_column("pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+        ).label("ahead")
+    )
+)
+RENUMBER = Prepared(update(events).where(events.c.tx_id.is_not(None)).values(tx_id=0))
+
+
+def from_another_server(on: Connection) -> bool:
+    """Whether the events' transaction ids are ahead of this server's (PostgreSQL)."""
+    return bool(FROM_ANOTHER_SERVER.first(on).ahead)
+
+
+def renumber(on: Connection) -> int:
+    """Give every event transaction id 0, as for the events written before the outbox kept
+    them: all are committed, and every later event sorts after them. How many were moved."""
+    return RENUMBER.run(on)

@@ -11,7 +11,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, Table, func, select, update
 
 from aftersale.adapters.db import BEGIN_READ, BEGIN_WRITE, READ_ONLY, translate_errors
-from aftersale.adapters.outbox import AFTER, after_params, held_back, parse_cursor, token
+from aftersale.adapters.outbox import (
+    AFTER,
+    after_params,
+    from_another_server,
+    held_back,
+    parse_cursor,
+    renumber,
+    token,
+)
 from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import as_utc, case_from, event_dict, order_from
@@ -211,6 +219,28 @@ class SqlStore:
             if len(rows) < limit and not self.sqlite and held_back(connection, OUTBOX_WAIT):
                 rows = query.rows(connection, params)  # in a snapshot of its own
         return [{**event_dict(row), "cursor": token(row.tx_id, row.seq)} for row in rows]
+
+    def log_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """The events visible now with ``seq`` above ``seq``, in seq order (not the outbox:
+        on PostgreSQL an event with a lower seq may still commit later)."""
+        with self._reading() as connection:
+            rows = AFTER["sqlite"].rows(connection, after_params((0, seq), limit))
+        return [event_dict(row) for row in rows]
+
+    def outbox_from_another_server(self) -> bool:
+        """Whether the events came from another PostgreSQL server's transactions (a restore),
+        so that new events would sort behind relays' cursors until renumbered."""
+        if self.sqlite:
+            return False
+        with self._reading() as connection:
+            return from_another_server(connection)
+
+    def renumber_outbox(self) -> int:
+        """After a restore into another server: every event to transaction 0 (outbox.py)."""
+        if not self.outbox_from_another_server():
+            return 0
+        with translate_errors(self.engine), self.engine.begin() as connection:
+            return renumber(connection)
 
     def iter_events(self, batch: int = 5000) -> Iterator[dict[str, Any]]:
         cursor = "0.0"

@@ -80,9 +80,9 @@ MESSAGE = by_key(messages, "message_id")
 ADD_MESSAGE = insert_statement(
     messages, ("message_id", "shop_id", "order_id", "received_at", "replied_at")
 )
-MESSAGE_REPLIED = Prepared(
+MESSAGE_REPLIED = Prepared(  # once: of two replies racing, one updates the row
     update(messages)
-    .where(messages.c.message_id == bindparam("k"))
+    .where(messages.c.message_id == bindparam("k"), messages.c.replied_at.is_(None))
     .values(replied_at=bindparam("replied"))
 )
 
@@ -252,8 +252,10 @@ class SqlTransaction:
         row = MESSAGE.first(self.link, {"k": message_id})
         return None if row is None else dict(row._asdict())
 
-    def save_message(self, row: dict[str, Any]) -> None:
-        if self.message(row["message_id"]) is None:
-            ADD_MESSAGE.run(self.link, row)
-        else:
-            MESSAGE_REPLIED.run(self.link, {"k": row["message_id"], "replied": row["replied_at"]})
+    def add_message(self, row: dict[str, Any]) -> None:
+        """Insert: a racing twin meets the primary key (and runs again, finding this one)."""
+        ADD_MESSAGE.run(self.link, row)
+
+    def message_replied(self, message_id: str, at: datetime) -> None:
+        if MESSAGE_REPLIED.run(self.link, {"k": message_id, "replied": at}) != 1:
+            raise Conflict(f"message {message_id} was answered by another writer; try again")

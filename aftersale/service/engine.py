@@ -31,9 +31,9 @@ from aftersale.service.views import case_view, order_view
 # How far a host's ``at`` may run ahead of the engine's clock (two servers' clocks never quite
 # agree); anything later is refused. Replay moves its virtual clock to each line's instant.
 DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
-T = TypeVar("T")
 MAX_CLOCK_SKEW = timedelta(hours=1)
 ZERO = timedelta(0)
+T = TypeVar("T")
 
 
 class AfterSale(Oversight):
@@ -124,10 +124,16 @@ class AfterSale(Oversight):
     ) -> dict[str, Any]:
         """Record shipping; a cancellation still pending is closed by ``order_shipped``."""
         when = self._command_at(at)
+        return _repeated_after_a_race(lambda: self._record_shipped(order_id, tracking, when))
+
+    def _record_shipped(
+        self, order_id: str, tracking: str | None, when: datetime
+    ) -> dict[str, Any]:
         refused: CommandRefused | None = None
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
-            self._not_before_cases(tx, order, when, "shipped")
+            if order.shipped_at is None:  # a repeat stays the no-op it always was
+                self._not_before_cases(tx, order, when, "shipped")
             pending = self._open_case(tx, order, when)
             try:
                 event = orders.record_shipped(order, when, tracking)
@@ -149,6 +155,9 @@ class AfterSale(Oversight):
 
     def order_delivered(self, order_id: str, *, at: Instant = None) -> dict[str, Any]:
         when = self._command_at(at)
+        return _repeated_after_a_race(lambda: self._record_delivered(order_id, when))
+
+    def _record_delivered(self, order_id: str, when: datetime) -> dict[str, Any]:
         with self.store.transaction() as tx:
             order = self._order(tx, order_id)
             event = orders.record_delivered(order, when)
@@ -178,12 +187,17 @@ class AfterSale(Oversight):
         when = self._command_at(at)
         message_id = check.identifier(message_id, "message_id")
         shop_id = check.identifier(shop_id, "shop_id")
+        _repeated_after_a_race(lambda: self._record_message(message_id, shop_id, order_id, when))
+
+    def _record_message(
+        self, message_id: str, shop_id: str, order_id: str | None, when: datetime
+    ) -> None:
         with self.store.transaction() as tx:
             order = None if order_id is None else self._order(tx, order_id)
             known = tx.message(message_id)
             event = facts.message_received(message_id, shop_id, order, known, when)
             if event is not None:
-                tx.save_message(
+                tx.add_message(
                     {
                         "message_id": message_id,
                         "shop_id": shop_id,
@@ -197,13 +211,16 @@ class AfterSale(Oversight):
     def message_replied(self, message_id: str, *, at: Instant = None) -> None:
         when = self._command_at(at)
         message_id = check.identifier(message_id, "message_id")
+        _repeated_after_a_race(lambda: self._record_reply(message_id, when))
+
+    def _record_reply(self, message_id: str, when: datetime) -> None:
         with self.store.transaction() as tx:
             known = tx.message(message_id)
             if known is None:
                 raise NotFound(f"no message {message_id}")
             event = facts.message_replied(known, when)
             if event is not None:
-                tx.save_message({**known, "replied_at": when})
+                tx.message_replied(message_id, when)
                 tx.append([event], self.clock.now())
 
     # -- cases ----------------------------------------------------------------------------
@@ -397,30 +414,18 @@ class AfterSale(Oversight):
             raise InvalidInput(f"limit must be a whole number, 1 or more, not {limit!r:.40}")
         return self.store.events_after(cursor, min(limit, 10_000))
 
+    def log(self, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The event log as it stands: up to ``limit`` (at most 10,000) events visible now
+        with ``seq`` above ``after``, in ``seq`` order, for an audit, a report or a replay's
+        own events. Not for relaying: with concurrent writers on PostgreSQL an event with a
+        lower ``seq`` can still commit after this read (``events_after`` never misses it)."""
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < 2**63:
+            raise InvalidInput(f"after must be a seq, 0 or more, not {after!r:.40}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a whole number, 1 or more, not {limit!r:.40}")
+        return self.store.log_after(after, min(limit, 10_000))
+
     # -- helpers --------------------------------------------------------------------------
-
-    def _not_ahead(self, at: Instant, name: str = "at") -> datetime | None:
-        """``at`` parsed, refused when later than the clock's now by more than the allowed
-        skew: a host's instant never moves money before the engine's clock reaches it."""
-        if at is None:
-            return None
-        when = check.instant(at, name)
-        now = self.clock.now()
-        if when > now + self.clock_skew:
-            raise InvalidInput(
-                f"{name} {iso(when)} is later than the engine clock's now ({iso(now)}); "
-                f"instants may run ahead of it by {self.clock_skew.total_seconds():g} s at most"
-            )
-        return when
-
-    def _clamped(self, given: datetime | None) -> datetime:
-        """The instant a command takes effect: now, or ``given`` if earlier. An instant within
-        the skew is taken as now, so no deadline between the two is passed by the command."""
-        now = self.clock.now()
-        return now if given is None else min(given, now)
-
-    def _command_at(self, at: Instant, name: str = "at") -> datetime:
-        return self._clamped(self._not_ahead(at, name))
 
     def _identified(self, actor: Actor, actor_id: str | None) -> None:
         if actor_id is not None:
@@ -480,13 +485,14 @@ class AfterSale(Oversight):
 
 
 def _repeated_after_a_race(command: Callable[[], T]) -> T:
-    """Run a create (an order paid, a case opened) once more if it lost a race.
+    """Run an idempotent command (an order paid, shipped or delivered, a case opened, a
+    message received) once more if it lost a race.
 
     A host retrying after a timeout may send the same request twice at once. Both read
-    "not there yet"; on PostgreSQL the second insert then meets the first's unique key, or
-    finds the order already pointing at the case it was about to open. Run again, it reads
-    what the winner committed: an identical request is the no-op it always is, another one
-    under the same id the conflict it always is.
+    "not there yet"; on PostgreSQL the second write then meets the first's unique key or
+    version, or finds the order already pointing at the case it was about to open. Run
+    again, it reads what the winner committed: an identical request is the no-op it always
+    is, another one under the same id the conflict it always is.
     """
     try:
         return command()

@@ -29,11 +29,35 @@ class Oversight:
 
     store: Store
     clock: Clock
+    clock_skew: timedelta
     health_settings: tuple[HealthSettings, str] | None
     snapshots: SnapshotTaker | None
 
     def _at(self, at: Instant) -> datetime:
         return self.clock.now() if at is None else check.instant(at, "at")
+
+    def _not_ahead(self, at: Instant, name: str = "at") -> datetime | None:
+        """``at`` parsed, refused when later than the clock's now by more than the allowed
+        skew: a host's instant never moves money before the engine's clock reaches it."""
+        if at is None:
+            return None
+        when = check.instant(at, name)
+        now = self.clock.now()
+        if when - now > self.clock_skew:  # a difference: no overflow at the calendar's end
+            raise InvalidInput(
+                f"{name} {iso(when)} is later than the engine clock's now ({iso(now)}); "
+                f"instants may run ahead of it by {self.clock_skew.total_seconds():g} s at most"
+            )
+        return when
+
+    def _clamped(self, given: datetime | None) -> datetime:
+        """The instant a command takes effect: now, or ``given`` if earlier. An instant within
+        the skew is taken as now, so no deadline between the two is passed by the command."""
+        now = self.clock.now()
+        return now if given is None else min(given, now)
+
+    def _command_at(self, at: Instant, name: str = "at") -> datetime:
+        return self._clamped(self._not_ahead(at, name))
 
     def status(self, snapshots: bool = True) -> dict[str, Any]:
         """The timers' backlog: overdue count, oldest lag, next deadline, quarantined cases,
@@ -81,9 +105,10 @@ class Oversight:
         """Take the daily health snapshots due at or before ``until``; how many were taken."""
         if self.snapshots is None:
             return 0
+        until_ = self._command_at(until, "until")  # no snapshot of a day still to come
         if refresh:
             self.snapshots.refresh()
-        return self.snapshots.take(self._at(until), should_stop)
+        return self.snapshots.take(until_, should_stop)
 
     def backfill_health(
         self,

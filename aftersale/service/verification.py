@@ -30,4 +30,15 @@ def verify(store: Store) -> list[Violation]:
             policies[version] = policy_from_document(document)
         except (AfterSaleError, ArithmeticError, LookupError, TypeError, ValueError) as error:
             unreadable.append(Violation("unreadable", f"policy {version}", str(error)))
-    return unreadable + check_snapshot(snapshot, policies)
+    found = unreadable + check_snapshot(snapshot, policies)
+    if store.outbox_from_another_server():
+        found.append(
+            Violation(
+                "outbox",
+                "events",
+                "their transaction ids are ahead of this server's (restored from another "
+                "server?): new events would stay behind relays' cursors; run `aftersale db "
+                "upgrade`, which renumbers them",
+            )
+        )
+    return found

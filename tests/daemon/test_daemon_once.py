@@ -89,7 +89,7 @@ def test_daemon_once_fires_everything_due_then_nothing_and_reminds_each_seller_d
     assert datetime.fromisoformat(chain[1]["at"]) == opened + timedelta(hours=48)
     assert datetime.fromisoformat(chain[2]["at"]) == opened + timedelta(hours=48, days=5)
     assert engine.case("CHAIN-1")["state"] == "closed"
-    reminders = [e for e in engine.events_after(0, 10_000) if e["type"] == "deadline.approaching"]
+    reminders = [e for e in engine.log(0, 10_000) if e["type"] == "deadline.approaching"]
     assert sorted(e["case_id"] for e in reminders) == ["POD-1", "RECV-1", "SOON-1"]
     for reminder in reminders:
         deadline = engine.case(reminder["case_id"])["deadline_at"]

@@ -38,13 +38,13 @@ def test_a_replay_killed_at_random_points_leaves_a_database_that_verifies(
             stderr=subprocess.DEVNULL,
         )
         watcher = aftersale.connect(url)
-        wait_for(lambda w=watcher: bool(w.events_after(0, 1)), what="the replay writing")
+        wait_for(lambda w=watcher: bool(w.log(0, 1)), what="the replay writing")
         time.sleep(rng.uniform(0.0, 1.0))  # then kill it at a random point
         replaying.send_signal(signal.SIGKILL)
         replaying.wait(timeout=30)
         engine = aftersale.connect(url)
         assert engine.verify() == [], f"attempt {attempt}"
-        assert len(engine.events_after(0, 10)) > 0, "killed before anything was written"
+        assert len(engine.log(0, 10)) > 0, "killed before anything was written"
 
 
 @pytest.mark.postgres

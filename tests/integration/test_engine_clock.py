@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -175,3 +175,21 @@ def test_the_cli_refuses_an_at_ahead_of_the_clock(tmp_path: Path) -> None:
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "invalid_input" and "engine clock's now" in error["message"]
     assert "Traceback" not in result.stderr
+
+
+def test_no_snapshot_is_taken_of_a_day_still_to_come() -> None:
+    clock = VirtualClock(OPENED)
+    engine = _engine(clock)
+    with pytest.raises(InvalidInput, match=r"until .* later than the engine clock's now"):
+        engine.take_snapshots(iso(OPENED + timedelta(days=90)))
+    assert engine.health_history(SHOP) == []
+    clock.move_to(OPENED + timedelta(days=3))
+    # the local midnights (US Pacific) since the first order, 03-03 to 03-07, that did pass
+    assert engine.take_snapshots() == 5
+
+
+def test_a_clock_at_the_calendars_end_refuses_instants_without_overflowing() -> None:
+    clock = VirtualClock(datetime(9999, 12, 31, 23, 59, 58, tzinfo=UTC))
+    engine = aftersale.connect("sqlite://", clock=clock, require_identity=False)
+    with pytest.raises(InvalidInput):
+        engine.order_paid("US-9", SHOP, BUYER, "US", "USD", "1.00", at="9999-12-31T23:59:59Z")

@@ -67,13 +67,13 @@ def test_a_backfill_rebuilds_the_same_snapshots_without_announcing_alerts_again(
     replay(month_scenario(seed=7), db_url=sqlite_url, until=END)
     engine = aftersale.connect(sqlite_url)
     before = engine.health_history("shop-quiet-harbor", days=400)
-    events = len(engine.events_after(0, 100_000))
+    events = len(engine.log(0, 100_000))
     rebuilt = engine.backfill_health(
         "shop-quiet-harbor", "2026-03-10T00:00:00Z", "2026-04-20T00:00:00Z"
     )
     assert rebuilt == 41
     assert engine.health_history("shop-quiet-harbor", days=400) == before
-    assert len(engine.events_after(0, 100_000)) == events
+    assert len(engine.log(0, 100_000)) == events
 
 
 def test_a_running_daemon_learns_the_shops_another_process_adds(

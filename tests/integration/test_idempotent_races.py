@@ -65,7 +65,7 @@ def _refund(engine: aftersale.AfterSale, case_id: str, order_id: str, reason: st
 
 def _counts(engine: aftersale.AfterSale) -> dict[tuple[str, str | None], int]:
     counts: dict[tuple[str, str | None], int] = {}
-    for event in engine.events_after(0, 10_000):
+    for event in engine.log(0, 10_000):
         key = (event["type"], event["case_id"] or event["order_id"])
         counts[key] = counts.get(key, 0) + 1
     return counts
@@ -114,6 +114,28 @@ def test_different_requests_under_one_id_racing_are_one_win_and_conflicts(db_url
         )
         assert sum(isinstance(view, dict) for view in opened) == 1, opened
         assert {error.code for error in opened if not isinstance(error, dict)} == {"conflict"}
+    assert engines[0].verify() == []
+
+
+def test_identical_order_facts_and_messages_racing_are_each_a_no_op(db_url: str) -> None:
+    """Shipped, delivered, a buyer's message: the webhook a host redelivers while the first
+    delivery is still being written."""
+    engines = _engines(db_url)
+    for round_ in range(ROUNDS):
+        order_id = f"US-{round_}"
+        _paid(engines[0], order_id)
+        for record in (
+            lambda e, o: e.order_shipped(o, "1Z999", at=SHIPPED),
+            lambda e, o: e.order_delivered(o, at=SHIPPED + timedelta(minutes=30)),
+            lambda e, o: e.message_received(f"M-{o}", SHOP, o, at=NOW),
+            lambda e, o: e.message_replied(f"M-{o}", at=NOW),
+        ):
+            results = _at_once([lambda e=e, r=record, o=order_id: r(e, o) for e in engines])
+            assert not [r for r in results if isinstance(r, AfterSaleError)], results
+    counts = _counts(engines[0])
+    for round_ in range(ROUNDS):
+        for kind in ("order.shipped", "order.delivered", "message.received", "message.replied"):
+            assert counts[(kind, f"US-{round_}")] == 1, kind
     assert engines[0].verify() == []
 
 

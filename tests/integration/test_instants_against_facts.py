@@ -91,6 +91,9 @@ def test_shipping_dated_before_a_cancellations_last_move_is_out_of_order(
     )
     engine.order_shipped("US-1", "1Z999", at=asked + timedelta(hours=1))  # closes the case
     assert engine.case("CX-1")["history"][-1]["at"] == "2026-03-02T13:00:00Z"
+    # a host's retry of the same fact is still the no-op it always was
+    engine.order_shipped("US-1", "1Z999", at=asked - timedelta(1))
+    assert engine.order("US-1")["shipped_at"] == "2026-03-02T13:00:00Z"
 
 
 @pytest.mark.parametrize("fact", ["review", "complaint", "message"])

@@ -108,7 +108,7 @@ def test_a_seller_approval_racing_its_own_timeout_has_exactly_one_winner(
             assert seller_result.code in ("conflict", "not_allowed", "out_of_order")
             if timer == "catch_up":
                 assert isinstance(taken, dict) and taken["state"] == "refunded"
-    events = setup.events_after(0)
+    events = setup.log()
     assert len({(e["case_id"], e["action"]) for e in events if e["case_id"]}) == len(
         [e for e in events if e["case_id"]]
     )

@@ -51,13 +51,13 @@ def test_opening_writes_case_deadline_and_event_together(
 ) -> None:
     engine = make_engine(db_url)
     _paid_and_shipped(engine)
-    before = len(engine.events_after(0))
+    before = len(engine.log())
     view = engine.open_case(
         "RF-1", "US-100231", "refund_only", "buyer", "not_received", at=SHIPPED + timedelta(days=3)
     )
     assert view["state"] == "pending_review"
     assert view["deadline_at"] == "2026-03-08T09:00:00Z"
-    new = engine.events_after(0)[before:]
+    new = engine.log()[before:]
     assert [e["action"] for e in new] == ["open"]
     assert new[0]["deadline_at"] == view["deadline_at"]
     assert new[0]["policy_version"] == view["policy_version"]
@@ -70,14 +70,14 @@ def test_the_same_open_twice_is_a_no_op_and_other_fields_are_a_conflict(
     _paid_and_shipped(engine)
     at = SHIPPED + timedelta(hours=5)
     engine.open_case("RF-1", "US-100231", "refund_only", "buyer", "not_received", at=at)
-    count = len(engine.events_after(0))
+    count = len(engine.log())
     again = engine.open_case(
         "RF-1", "US-100231", "refund_only", "buyer", "not_received", at=at + timedelta(hours=1)
     )
     assert again["state"] == "pending_review"
     with pytest.raises(Conflict):
         engine.open_case("RF-1", "US-100231", "refund_only", "buyer", "damaged", at=at)
-    assert len(engine.events_after(0)) == count
+    assert len(engine.log()) == count
 
 
 def test_of_two_writers_on_one_case_exactly_one_wins_and_the_loser_writes_nothing(
@@ -88,7 +88,7 @@ def test_of_two_writers_on_one_case_exactly_one_wins_and_the_loser_writes_nothin
     engine.open_case("RF-1", "US-100231", "refund_only", "buyer", "not_received", at=SHIPPED)
     store = engine.store
     assert isinstance(store, SqlStore)
-    events_before = len(engine.events_after(0))
+    events_before = len(engine.log())
     with store.transaction() as first:
         winner = first.case("RF-1")
         assert winner is not None
@@ -103,7 +103,7 @@ def test_of_two_writers_on_one_case_exactly_one_wins_and_the_loser_writes_nothin
         loser.responsibility = Responsibility.buyer
         tx.save_case(loser)
     assert engine.case("RF-1")["responsibility"] == "seller"
-    assert len(engine.events_after(0)) == events_before
+    assert len(engine.log()) == events_before
 
 
 def test_events_after_a_cursor_are_in_seq_order_and_pages_do_not_overlap(
@@ -136,7 +136,7 @@ def test_due_deadlines_fire_in_deadline_order_each_at_its_own_instant(
         )
     fired = engine.fire_due(SHIPPED + timedelta(days=10), batch=1)
     assert fired == 3
-    timeouts = [e for e in engine.events_after(0) if e.get("action") == "review_timeout"]
+    timeouts = [e for e in engine.log() if e.get("action") == "review_timeout"]
     assert [e["case_id"] for e in timeouts] == ["RF-1", "RF-2", "RF-0"]
     assert [e["at"] for e in timeouts] == [
         "2026-03-05T10:00:00Z",

@@ -75,8 +75,8 @@ def document(value: Any, name: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
-            raise Unreadable(f"{name} is not JSON: {value[:60]!r}") from None
+        except (ValueError, RecursionError):  # nested too deeply is no document either
+            raise Unreadable(f"{name} is not JSON this engine reads: {value[:60]!r}") from None
     if not isinstance(value, dict):
         raise Unreadable(f"{name} is not a JSON object: {value!r:.60}")
     return value
