@@ -85,19 +85,17 @@ AFTER = {  # the SQLite statement is also the plain seq-order read of the log on
 }
 
 
-# The newest transaction that wrote an event visible now (the end of the outbox index: one
-# step whatever the table's size) and the horizon; then the horizon alone, while waiting.
-NEWEST_AND_HORIZON = Prepared(
-    select(
-        select(events.c.tx_id)
-        .where(events.c.tx_id.is_not(None))
-        .order_by(events.c.tx_id.desc())
-        .limit(1)
-        .scalar_subquery()
-        .label("newest"),
-        OLDEST_RUNNING.label("horizon"),
-    )
+# The newest transaction that wrote an event visible now: the end of the outbox index, one
+# step whatever the table's size.
+NEWEST = (
+    select(events.c.tx_id)
+    .where(events.c.tx_id.is_not(None))
+    .order_by(events.c.tx_id.desc())
+    .limit(1)
+    .scalar_subquery()
 )
+# It and the horizon; then the horizon alone, while waiting.
+NEWEST_AND_HORIZON = Prepared(select(NEWEST.label("newest"), OLDEST_RUNNING.label("horizon")))
 HORIZON = Prepared(select(OLDEST_RUNNING.label("horizon")))
 
 
@@ -145,14 +143,9 @@ def held_back(on: Connection, wait: float) -> bool:
 # events would sort before them and stay behind every relay's cursor.
 FROM_ANOTHER_SERVER = Prepared(
     select(
-        (
-            select(events.c.tx_id)
-            .where(events.c.tx_id.is_not(None))
-            .order_by(events.c.tx_id.desc())
-            .limit(1)
-            .scalar_subquery()
-            >= literal_column("pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-        ).label("ahead")
+        (literal_column("pg_snapshot_xmax(pg_current_snapshot())::text::bigint") <= NEWEST).label(
+            "ahead"
+        )
     )
 )
 RENUMBER = Prepared(update(events).where(events.c.tx_id.is_not(None)).values(tx_id=0))

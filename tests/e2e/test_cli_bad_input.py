@@ -4,12 +4,11 @@ traceback, and nothing written."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.test_cli import _run
 
 PAID_LONG_AGO = {
     "at": "2026-03-02T09:00:00Z",
@@ -23,19 +22,6 @@ PAID_LONG_AGO = {
 }
 
 BACKFILL = ["health", "backfill", "--shop", "shop-a"]
-
-
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AFTERSALE_DB_URL": f"sqlite:///{tmp_path / 'ops.db'}"}
-    return subprocess.run(
-        [sys.executable, "-m", "aftersale", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture
