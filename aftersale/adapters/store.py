@@ -8,7 +8,20 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, func, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    Text,
+    cast,
+    func,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.types import NullType
 
 from aftersale.adapters.db import BEGIN_READ, BEGIN_WRITE, READ_ONLY, translate_errors
 from aftersale.adapters.outbox import (
@@ -23,7 +36,7 @@ from aftersale.adapters.outbox import (
 from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import as_utc, case_from, event_dict, order_from
-from aftersale.adapters.schema import cases, events, orders, policies, snapshots
+from aftersale.adapters.schema import cases, events, messages, orders, policies, snapshots
 from aftersale.adapters.transaction import SqlTransaction
 from aftersale.clock import iso
 from aftersale.domain.health.items import Count
@@ -345,11 +358,6 @@ class SqlStore:
         SQLite, instants as text, so that a damaged row is for ``verify`` to report rather
         than an error raised here halfway through the read.
         """
-        from sqlalchemy import JSON, Text, cast, type_coerce  # only this block needs them
-        from sqlalchemy.types import NullType
-
-        from aftersale.adapters.schema import messages
-
         keyed = (
             (policies, "version"),
             (messages, "message_id"),
