@@ -60,7 +60,7 @@ FIELDS: dict[str, dict[str, Any]] = {
 def _snapshot(engine: aftersale.AfterSale) -> tuple[Any, ...]:
     return (
         [(c["case_id"], c["state"], c["deadline_at"]) for c in engine.cases()],
-        len(engine.events_after(0, 10_000)),
+        len(engine.log(0, 10_000)),
         [
             (o.order_id, o.refunded_total, o.open_case_id, o.shipped_at)
             for o in engine.store.all_orders()
@@ -91,7 +91,7 @@ class AfterSaleMachine(RuleBasedStateMachine):
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> None:
         before = _snapshot(self.engine)
-        seen = self.engine.events_after(0, 10_000)
+        seen = self.engine.log(0, 10_000)
         kwargs["at"] = self.clock.now()
         self.log.append((name, args, kwargs))
         try:
@@ -99,7 +99,7 @@ class AfterSaleMachine(RuleBasedStateMachine):
             TALLY["applied"] += 1
         except CommandRefused as refused:
             TALLY[refused.code] += 1
-            new = self.engine.events_after(seen[-1]["cursor"] if seen else 0, 10_000)
+            new = self.engine.log(seen[-1]["seq"] if seen else 0, 10_000)
             # a refusal keeps the overdue timeouts taken before it, and writes nothing else
             assert all(e["action"].endswith("_timeout") and e["auto"] for e in new), new
             if not new:
