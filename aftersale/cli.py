@@ -15,20 +15,24 @@ from typing import Any
 
 import click
 
-from aftersale import render
+from aftersale import daemon_log, render
 from aftersale.bootstrap import daemon_engine, database_url, shown_url, upgrade_database
 from aftersale.cli_health import health
 from aftersale.cli_options import (
+    EXIT_STATUS,
     KINDS,
     AfterSaleGroup,
     config_option,
     db_option,
+    error_code,
     instant_value,
     json_option,
     operator_engine,
     options_checked,
     parse_instant,
 )
+from aftersale.cli_policy import policy
+from aftersale.errors import AfterSaleError
 from aftersale.replay import ReplayResult, example_names, read_scenario, replay
 
 
@@ -250,6 +254,26 @@ def case_act(
     help="Health rollup rows kept, in days (default: the longest window of health.toml + 30).",
 )
 @click.option("--once", is_flag=True, help="One full sweep, then exit (for cron and tests).")
+@click.option(
+    "--log-format",
+    default="json",
+    show_default=True,
+    type=click.Choice(daemon_log.FORMATS),
+    help="json: one object a line (ts, level, event, message, fields); plain: text lines.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(daemon_log.LEVELS),
+    help="debug also logs every idle sweep.",
+)
+@click.option(
+    "--heartbeat",
+    default=60.0,
+    show_default=True,
+    help="Seconds between heartbeat lines (the backlog); an idle sweep logs nothing.",
+)
 def daemon(
     db_url: str | None,
     config_dir: str | None,
@@ -258,23 +282,31 @@ def daemon(
     remind_before: str,
     keep_rollup_days: int | None,
     once: bool,
+    log_format: str,
+    log_level: str,
+    heartbeat: float,
 ) -> None:
     """Fire every due deadline exactly once; run as many as you like on PostgreSQL."""
     from aftersale.daemon import Daemon, DaemonOptions, settle_memory
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    if interval <= 0 or batch <= 0:
-        raise click.BadParameter("--interval and --batch must be positive")
-    options = DaemonOptions(
-        interval, batch, _duration(remind_before, "--remind-before"), keep_rollup_days
-    )
-    engine, ready = daemon_engine(db_url, config_dir)
-    with options_checked():  # a bad value stops here, before any sweep: exit 2
-        engine.rollup_keep_days(keep_rollup_days)
-    runner = Daemon(engine, options, ready)
-    settle_memory()  # this process is the daemon's own
-    runner.run_once() if once else runner.run()
+    daemon_log.configure(log_format, log_level)
+    if interval <= 0 or batch <= 0 or heartbeat <= 0:
+        raise click.BadParameter("--interval, --batch and --heartbeat must be positive")
+    remind = _duration(remind_before, "--remind-before")
+    options = DaemonOptions(interval, batch, remind, keep_rollup_days, heartbeat)
+    try:
+        engine, ready = daemon_engine(db_url, config_dir)
+        with options_checked():  # a bad value stops here, before any sweep: exit 2
+            engine.rollup_keep_days(keep_rollup_days)
+        runner = Daemon(engine, options, ready, database=shown_url(db_url))
+        settle_memory()  # this process is the daemon's own
+        runner.run_once() if once else runner.run()
+    except AfterSaleError as error:  # the log's last line, in its format; the usual status
+        status = next(code for kind, code in EXIT_STATUS if isinstance(error, kind))
+        fields = {"code": error_code(error), "exit_status": status}
+        failed = daemon_log.record("daemon_failed", fields)
+        logging.getLogger("aftersale.daemon").error(str(error), extra=failed)
+        sys.exit(status)
 
 
 @cli.command()
@@ -378,6 +410,7 @@ def order_show(order_id: str, db_url: str | None, as_json: bool) -> None:
 
 
 cli.add_command(health)
+cli.add_command(policy)
 
 
 def _print_replay(result: ReplayResult, as_json: bool) -> None:

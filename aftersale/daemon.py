@@ -5,13 +5,17 @@ a sweep every ``interval`` (``max_instances=1``, ``coalesce=True``, ``misfire_gr
 and a reminder pass. The database is the timer store and the lock, so any number of daemons can
 run against one PostgreSQL database. Signal handlers only set a flag; the sweep finishes the
 batch in hand, commits it, and the scheduler is shut down from the job.
+
+The log (:mod:`aftersale.daemon_log`): a sweep that did work is one ``sweep`` record, an idle
+one says nothing (at debug level it does); a ``heartbeat`` record every ``heartbeat`` seconds
+gives the backlog, so a quiet daemon is still seen to be alive.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -22,6 +26,7 @@ from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from aftersale.daemon_log import record
 from aftersale.errors import SchemaMissing, SchemaNewer, SchemaOutdated, StorageError
 from aftersale.service.engine import AfterSale
 
@@ -42,6 +47,7 @@ class DaemonOptions:
     batch: int = 500
     remind_before: timedelta | None = timedelta(hours=12)
     keep_rollup_days: int | None = None  # None: health.toml's longest window and 30 days
+    heartbeat: float = 60.0  # seconds between two heartbeat records
 
 
 @dataclass
@@ -82,13 +88,18 @@ class Daemon:
         engine: AfterSale,
         options: DaemonOptions | None = None,
         ready: Callable[[], None] = lambda: None,
+        database: str = "",
     ) -> None:
         """``ready`` is the start-up check (the schema is this release's, ``daemon_engine``),
-        run before the first sweep."""
+        run before the first sweep; ``database`` names the database in the start record (its
+        password masked: ``bootstrap.shown_url``)."""
         self.engine = engine
         self.options = options or DaemonOptions()
         self.ready = ready
+        self.database = database
         self.stop_requested = False
+        self.stop_signal: str | None = None
+        self.sweeps = self.fired = 0  # since start, for the heartbeat and the stop record
         self.backoff = _Backoff()
         self._scheduler: BlockingScheduler | None = None
         self._next_prune = 0.0  # time.monotonic() of the next prune: the first at once
@@ -100,8 +111,7 @@ class Daemon:
         try:
             line = self.sweep_once()
         except StorageError as error:
-            delay = self.backoff.failed()
-            log.warning("database unavailable (%s); retrying in %.0f s", error, delay)
+            self._unavailable(error, self.backoff.failed())
             return None
         self.backoff.succeeded()
         return line
@@ -110,13 +120,14 @@ class Daemon:
         """``--once``: a full sweep, the reminders and any snapshot due; database errors raise
         (``--once`` exits 3 on them, for cron to see)."""
         self.ready()
-        line = self.sweep_once()
+        line = self.sweep_once(report_idle=True)  # cron's record of the run, even of nothing
         self.snapshot_once()
         self.prune_once()
         return line
 
-    def sweep_once(self) -> dict[str, Any]:
-        """One full sweep and reminder pass, logged as one JSON line."""
+    def sweep_once(self, report_idle: bool = False) -> dict[str, Any]:
+        """One full sweep and reminder pass, logged as one ``sweep`` record when it did work
+        or ``report_idle`` (at debug level otherwise)."""
         started = time.monotonic()
         backlog = self.engine.status(snapshots=False)
         report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
@@ -133,14 +144,18 @@ class Daemon:
             "overdue_before": backlog["overdue"],
             "seconds": round(time.monotonic() - started, 3),
         }
-        log.info(json.dumps(line))
+        self.sweeps, self.fired = self.sweeps + 1, self.fired + report.fired
+        worked = report.fired or report.claimed or report.quarantined or reminded
+        level = logging.INFO if worked or report_idle else logging.DEBUG
+        log.log(level, "sweep done", extra=record("sweep", line))
         return line
 
     def snapshot_once(self) -> int:
         """Take the health snapshots of every local midnight that has passed."""
         taken = self.engine.take_snapshots(refresh=True, should_stop=lambda: self.stop_requested)
         if taken:
-            log.info(json.dumps({"snapshots": "done", "taken": taken}))
+            fields = {"snapshots": "done", "taken": taken}
+            log.info("health snapshots taken", extra=record("snapshots", fields))
         return taken
 
     def prune_once(self) -> dict[str, Any]:
@@ -150,7 +165,8 @@ class Daemon:
         )
         self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         if pruned["items"] or pruned["hours"]:
-            log.info(json.dumps({"prune": "done", **pruned}))
+            fields = {"prune": "done", **pruned}
+            log.info("health rollups pruned", extra=record("prune", fields))
         return pruned
 
     def run(self) -> None:
@@ -174,15 +190,64 @@ class Daemon:
             id="snapshots",
             next_run_time=self.engine.clock.now(),
         )
+        scheduler.add_job(
+            self._scheduled_heartbeat, "interval", seconds=self.options.heartbeat, id="heartbeat"
+        )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._request_stop)
-        if not self._wait_until_ready():
-            return
-        log.info(
-            "daemon started: interval %.3f s, batch %d", self.options.interval, self.options.batch
+        if self._wait_until_ready():
+            self._log_start()
+            scheduler.start()
+        fields = {"signal": self.stop_signal, "sweeps": self.sweeps, "fired": self.fired}
+        stopped = f"daemon stopped ({self.stop_signal or 'scheduler ended'})"
+        log.info(stopped, extra=record("daemon_stopped", fields))
+
+    def _log_start(self) -> None:
+        import aftersale  # its version is read from the package metadata when asked for
+
+        options = self.options
+        health = self.engine.health_settings
+        fields = {
+            "database": self.database,
+            "policy_version": self.engine.policy.version,
+            "health_version": None if health is None else health[1],
+            "interval_seconds": options.interval,
+            "batch": options.batch,
+            "remind_before_seconds": (
+                None if options.remind_before is None else options.remind_before.total_seconds()
+            ),
+            "heartbeat_seconds": options.heartbeat,
+            "pid": os.getpid(),
+            "aftersale_version": aftersale.__version__,
+        }
+        message = (
+            f"daemon started: {self.database or 'database'}, policy {fields['policy_version']}, "
+            f"interval {options.interval:g} s, batch {options.batch}"
         )
-        scheduler.start()
-        log.info("daemon stopped")
+        log.info(message, extra=record("daemon_started", fields))
+
+    def heartbeat(self) -> dict[str, Any]:
+        """The daemon is alive: the backlog as the database has it now, and the work done
+        since start (``overdue`` and ``lag_seconds`` are None while the database is down)."""
+        fields: dict[str, Any] = {"sweeps": self.sweeps, "fired": self.fired}
+        try:
+            backlog = self.engine.status(snapshots=False)
+        except StorageError as error:
+            fields.update(overdue=None, lag_seconds=None, error=str(error))
+            log.warning(
+                f"alive; backlog unknown, database unavailable ({error})",
+                extra=record("heartbeat", fields),
+            )
+            return fields
+        fields = {
+            "overdue": backlog["overdue"],
+            "lag_seconds": round(backlog["oldest_lag_seconds"], 3),
+            "quarantined": len(backlog["quarantined"]),
+            "next_deadline_at": backlog["next_deadline_at"],
+            **fields,
+        }
+        log.info("alive", extra=record("heartbeat", fields))
+        return fields
 
     def _wait_until_ready(self) -> bool:
         """The start-up check, retried like a sweep while the database is unreachable; a
@@ -193,8 +258,7 @@ class Daemon:
             except (SchemaMissing, SchemaOutdated, SchemaNewer):
                 raise
             except StorageError as error:
-                delay = self.backoff.failed()
-                log.warning("database unavailable (%s); retrying in %.0f s", error, delay)
+                self._unavailable(error, self.backoff.failed())
                 while not self.stop_requested and not self.backoff.ready():
                     time.sleep(0.1)  # the signal handler only sets the flag: look again soon
                 continue
@@ -217,7 +281,23 @@ class Daemon:
             if time.monotonic() >= self._next_prune and not self.stop_requested:
                 self.prune_once()
         except StorageError as error:
-            log.warning("database unavailable for snapshots (%s); trying again later", error)
+            log.warning(
+                f"database unavailable for snapshots ({error}); trying again later",
+                extra=record("database_unavailable", {"job": "snapshots", "error": str(error)}),
+            )
+
+    def _scheduled_heartbeat(self) -> None:
+        if not self.stop_requested:
+            self.heartbeat()
+
+    @staticmethod
+    def _unavailable(error: StorageError, delay: float) -> None:
+        fields = {"job": "sweep", "error": str(error), "retry_in_seconds": delay}
+        log.warning(
+            f"database unavailable ({error}); retrying in {delay:.0f} s",
+            extra=record("database_unavailable", fields),
+        )
 
     def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
-        self.stop_requested = True
+        self.stop_requested = True  # only flags: logging here could deadlock on its lock
+        self.stop_signal = signal.Signals(signum).name

@@ -3,7 +3,7 @@ run in (:mod:`aftersale.adapters.transaction`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Row,
     Table,
     Text,
+    case,
     cast,
     func,
     select,
@@ -390,3 +391,28 @@ class SqlStore:
                         if len(rows) < page:
                             break
                         after = rows[-1][key]
+
+    # -- policy list ------------------------------------------------------------------------
+
+    def policy_usage(self, terminal: Collection[str]) -> list[dict[str, Any]]:
+        """Every policy version stored or pinned, oldest first: when it was stored (None for
+        a version cases name but the table lacks, which ``verify`` reports), how many cases
+        are pinned to it and how many of those are in a state not in ``terminal``."""
+        open_ = func.sum(case((cases.c.state.not_in(list(terminal)), 1), else_=0))
+        pinned = select(cases.c.policy_version, func.count(), open_).group_by(
+            cases.c.policy_version
+        )
+        with self._reading() as connection:
+            if not self.sqlite:  # both tables as of one instant
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                stored = connection.execute(select(policies.c.version, policies.c.created_at))
+                found: dict[str, dict[str, Any]] = {
+                    version: {"stored_at": as_utc(at), "cases": 0, "open_cases": 0}
+                    for version, at in stored
+                }
+                for version, count, open_count in connection.execute(pinned):
+                    row = found.setdefault(version, {"stored_at": None})
+                    row.update(cases=int(count), open_cases=int(open_count or 0))
+        rows = [{"version": version, **row} for version, row in found.items()]
+        return sorted(rows, key=lambda row: (iso(row["stored_at"]) or "~", row["version"]))

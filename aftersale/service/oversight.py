@@ -14,8 +14,10 @@ from aftersale.clock import Clock, hour_of, iso
 from aftersale.domain import validation as check
 from aftersale.domain.health.items import measures
 from aftersale.domain.health.settings import HealthSettings
+from aftersale.domain.model import TERMINAL_STATES
 from aftersale.errors import InvalidInput, NotFound
 from aftersale.service import verification
+from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Store
 from aftersale.service.snapshots import SnapshotTaker, shop_report
 
@@ -28,6 +30,7 @@ class Oversight:
     """Health reports and snapshots, the timers' backlog, quarantine and ``verify``."""
 
     store: Store
+    policies: PolicyBook
     clock: Clock
     clock_skew: timedelta
     health_settings: tuple[HealthSettings, str] | None
@@ -192,3 +195,18 @@ class Oversight:
             if tx.case(check.identifier(case_id, "case_id")) is None:
                 raise NotFound(f"no case {case_id}", case_id=case_id)
         return self.store.release(case_id)
+
+    def policy_versions(self) -> list[dict[str, Any]]:
+        """The policy versions of the database, oldest first: when each was stored, how many
+        cases are pinned to it, how many of those are still open (in a state that is not
+        terminal), and which is in force (new cases are pinned to it). The one in force is
+        listed before a case stores it, with no ``stored_at``; so is a version cases name that
+        the database lacks (``verify`` reports it)."""
+        current = self.policies.current.version
+        rows = self.store.policy_usage({state.value for state in TERMINAL_STATES})
+        if not any(row["version"] == current for row in rows):
+            rows.append({"version": current, "stored_at": None, "cases": 0, "open_cases": 0})
+        return [
+            {**row, "stored_at": iso(row["stored_at"]), "in_force": row["version"] == current}
+            for row in rows
+        ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -77,3 +77,4 @@ class Store(Protocol):
     def release(self, case_id: str) -> bool: ...
     def iter_events(self, batch: int = ...) -> Iterator[dict[str, Any]]: ...
     def verification_rows(self, page: int = ...) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def policy_usage(self, terminal: Collection[str]) -> list[dict[str, Any]]: ...

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -41,7 +40,6 @@ PROJECT = Path(__file__).resolve().parents[2]  # so ``-m aftersale`` imports thi
 SEED_CHUNK = 2500  # rows per seeding transaction
 SEED_WORKERS = 2
 POLL_SECONDS = 0.05
-SWEEP_LINE = re.compile(r'(\{"sweep": "done".*\})\s*$')
 
 
 # -- waiting ---------------------------------------------------------------------------------
@@ -88,13 +86,14 @@ class Daemons:
         self._paths: list[Path] = []
 
     def start(self, *options: str, url: str | None = None) -> subprocess.Popen[bytes]:
-        """``aftersale daemon --db URL --remind-before 0 OPTIONS`` (later options win)."""
+        """``aftersale daemon --db URL --remind-before 0 --log-level debug OPTIONS`` (later
+        options win): at debug level every sweep logs its line, idle ones too, so a test can
+        count the passes a daemon made."""
         path = self.logs / f"daemon-{len(self.running)}.log"
+        defaults = ("--remind-before", "0", "--log-level", "debug")
         with path.open("wb") as log:
             process = subprocess.Popen(
-                aftersale_command(
-                    "daemon", "--db", url or self.url, "--remind-before", "0", *options
-                ),
+                aftersale_command("daemon", "--db", url or self.url, *defaults, *options),
                 cwd=PROJECT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 stdout=log,
@@ -120,10 +119,20 @@ class Daemons:
         )
         assert process.poll() is None, self.log(process)
 
+    def records(self, which: int | subprocess.Popen[bytes]) -> list[dict[str, Any]]:
+        """Every JSON line that daemon logged (the default ``--log-format json``); a last
+        line still being written is left for the next look."""
+        found = []
+        for line in self.log(which).splitlines():
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+        return [entry for entry in found if isinstance(entry, dict)]
+
     def sweeps(self, which: int | subprocess.Popen[bytes]) -> list[dict[str, Any]]:
-        """The JSON line each sweep of that daemon logged."""
-        found = (SWEEP_LINE.search(line) for line in self.log(which).splitlines())
-        return [json.loads(match.group(1)) for match in found if match]
+        """The record each sweep of that daemon logged (``fired``, ``claimed``...)."""
+        return [entry for entry in self.records(which) if entry.get("event") == "sweep"]
 
     def fired(self, which: int | subprocess.Popen[bytes]) -> int:
         return sum(line["fired"] for line in self.sweeps(which))
