@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 
 import aftersale
 from tests.daemon.helpers import Daemons, Db, seed_due_reviews
@@ -28,14 +27,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 DUE = 4000
 WRITERS = ("ada", "ben", "cy")
-
-
-def _all_event_ids(url: str) -> list[str]:
-    engine = sqlalchemy.create_engine(url)
-    with engine.connect() as connection:
-        ids = list(connection.exec_driver_sql("SELECT event_id FROM events").scalars())
-    engine.dispose()
-    return ids
 
 
 def test_a_relay_following_its_cursor_sees_every_committed_event_once(
@@ -81,7 +72,11 @@ def test_a_relay_following_its_cursor_sees_every_committed_event_once(
         daemons.close()
         pg.close()
     assert [writer.returncode for writer in writers] == [0, 0, 0], [e for _, e in outcomes]
-    committed = _all_event_ids(pg_url)
+    pg = Db(pg_url)
+    try:
+        committed = [row.event_id for row in pg.execute("SELECT event_id FROM events")]
+    finally:
+        pg.close()
     # Another test's transaction on this server may hold the horizon back for a while: the
     # events behind it come late, never lost
     caught_up_by = time.monotonic() + 60
