@@ -8,18 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import _run
+from tests.e2e.test_cli import LINES, _run
 
-PAID_LONG_AGO = {
-    "at": "2026-03-02T09:00:00Z",
-    "type": "order.paid",
-    "order_id": "US-1",
-    "shop_id": "shop-a",
-    "buyer_id": "buyer-ada",
-    "market": "US",
-    "currency": "USD",
-    "amount": "59.90",
-}
+PAID_LONG_AGO = LINES[0]  # shop-a's order of 2026-03-02
 
 BACKFILL = ["health", "backfill", "--shop", "shop-a"]
 
