@@ -11,13 +11,16 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from aftersale.adapters.db import DEFAULT_URL, make_engine, require_schema, safe_url, upgrade
+from aftersale.adapters.memory import in_memory, storage_at
 from aftersale.adapters.rollups import Rollups
-from aftersale.adapters.store import SqlStore
+from aftersale.adapters.storage import SqlStorage
 from aftersale.clock import Clock, SystemClock
 from aftersale.config import policy_from_document, read_document
+from aftersale.errors import StorageError
 from aftersale.health_config import load_health
 from aftersale.service.engine import DEFAULT_CLOCK_SKEW, AfterSale
 from aftersale.service.policies import PolicyBook
+from aftersale.service.ports import Storage
 
 URL_VARIABLE = "AFTERSALE_DB_URL"
 
@@ -39,6 +42,11 @@ def connect(
 ) -> AfterSale:
     """An engine over the database at ``url`` with the policy in ``config_dir``.
 
+    ``memory://`` is a database in this process's memory, of this engine alone
+    (``memory://NAME``: shared with the other engines of this process connected to it), for
+    tests and trials: no schema and no health rollups (``migrate`` does not apply), and
+    nothing in another process (a daemon, the CLI) can reach it.
+
     ``migrate`` creates the schema or brings it to the newest revision first (the embedded
     default); turn it off where operators run ``aftersale db upgrade`` themselves: then the
     schema must be this release's already, or ``SchemaMissing``, ``SchemaOutdated`` or
@@ -50,13 +58,16 @@ def connect(
     (default 5 s): later instants are refused, and one within it is taken as the clock's now.
     """
     policies = _policies(config_dir)
-    engine = make_engine(database_url(url))
-    if migrate:
-        upgrade(engine)
-    else:
-        require_schema(engine)
+    url = database_url(url)
+    database: Engine | str = url  # a memory URL: no schema to create or check
+    if not in_memory(url):
+        database = make_engine(url)
+        if migrate:
+            upgrade(database)
+        else:
+            require_schema(database)
     return _assemble(
-        engine,
+        database,
         policies,
         config_dir,
         clock,
@@ -72,9 +83,16 @@ def daemon_engine(
 ) -> tuple[AfterSale, Callable[[], None]]:
     """The daemon's engine, its schema not checked yet, and the check the daemon runs before
     its first sweep: a database that is down at start is waited for like any blink, while a
-    schema that is missing or another release's stops it (``require_schema``'s errors)."""
+    schema that is missing or another release's stops it (``require_schema``'s errors).
+    ``memory://`` is refused (``StorageError``)."""
+    url = lasting_url(
+        url,
+        "the daemon",
+        "a memory database lives in the process that made it, and a daemon runs in a process "
+        "of its own, which cannot see it (in the process that holds it, call fire_due)",
+    )
     policies = _policies(config_dir)
-    engine = make_engine(database_url(url))
+    engine = make_engine(url)
     return _assemble(engine, policies, config_dir, None, adopt=False), partial(
         require_schema, engine
     )
@@ -85,8 +103,17 @@ def _policies(config_dir: str | Path | None) -> PolicyBook:
     return PolicyBook(policy_from_document(document), document)
 
 
+def lasting_url(url: str | None, who: str, why: str) -> str:
+    """The database URL (``database_url``) for ``who``, which needs one outside this process:
+    ``StorageError`` naming ``why`` for ``memory://``."""
+    url = database_url(url)
+    if in_memory(url):
+        raise StorageError(f"{who} cannot use {url}: {why}; give it a database URL")
+    return url
+
+
 def _assemble(
-    engine: Engine,
+    database: Engine | str,
     policies: PolicyBook,
     config_dir: str | Path | None,
     clock: Clock | None,
@@ -98,11 +125,15 @@ def _assemble(
 ) -> AfterSale:
     health = load_health(None if config_dir is None else Path(config_dir))
     clock = clock or SystemClock()
-    store = SqlStore(engine, Rollups(*health))
-    if adopt:
-        store.adopt_rollups(clock.now())
+    storage: Storage
+    if isinstance(database, str):  # a memory URL: no rollups to adopt
+        storage = storage_at(database, clock.now)
+    else:
+        storage = SqlStorage(database, Rollups(*health), clock.now)
+        if adopt:
+            storage.health.adopt_rollups(clock.now())
     return AfterSale(
-        store,
+        storage,
         policies,
         clock,
         require_identity=require_identity,
@@ -122,13 +153,20 @@ def upgrade_database(
 
     On a database with no events yet, the (empty) rollups are marked as built; elsewhere
     ``aftersale health rebuild`` builds them (reports fold the event log until then).
+    ``memory://`` is refused (``StorageError``): it has no schema.
     """
-    engine = make_engine(database_url(url))
+    url = lasting_url(
+        url,
+        "`aftersale db upgrade`",
+        "a memory database has no schema to upgrade; connect() makes it whole, in the "
+        "process that uses it, and it is gone when that process ends",
+    )
+    engine = make_engine(url)
     applied = upgrade(engine)
     health = load_health(None if config_dir is None else Path(config_dir))
-    store = SqlStore(engine, Rollups(*health))
-    current = store.adopt_rollups(SystemClock().now())
-    renumbered = store.renumber_outbox()
+    storage = SqlStorage(engine, Rollups(*health), SystemClock().now)
+    current = storage.health.adopt_rollups(SystemClock().now())
+    renumbered = storage.renumber_outbox()
     engine.dispose()
     return applied, current, renumbered
 

@@ -16,7 +16,13 @@ from typing import Any
 import click
 
 from aftersale import daemon_log, render
-from aftersale.bootstrap import daemon_engine, database_url, shown_url, upgrade_database
+from aftersale.bootstrap import (
+    daemon_engine,
+    database_url,
+    lasting_url,
+    shown_url,
+    upgrade_database,
+)
 from aftersale.cli_health import health
 from aftersale.cli_options import (
     EXIT_STATUS,
@@ -339,9 +345,12 @@ def bench(db_url: str, scale: str, only: str | None, as_json: bool) -> None:
     """Capacity figures, each beside a baseline measured in the same run."""
     from aftersale.bench import run
 
+    url = lasting_url(
+        db_url, "`aftersale bench`", "it measures the SQL databases, their statements included"
+    )
     logging.getLogger("aftersale").setLevel(logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
-    report = run(db_url, scale, only)
+    report = run(url, scale, only)
     if as_json:
         render.print_json(report)
         return

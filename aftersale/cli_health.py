@@ -134,7 +134,7 @@ def health_rebuild(db_url: str | None, config_dir: str | None) -> None:
 
     engine = operator_engine(db_url, config_dir)
     with Progress(console=render.console, transient=True) as progress:
-        task = progress.add_task("folding events", total=engine.store.count_events())
+        task = progress.add_task("folding events", total=engine.storage.reads.count_events())
         subjects = engine.rebuild_health(on_events=lambda seen: progress.advance(task, seen))
     click.echo(f"health rollups rebuilt: {subjects} orders and messages")
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from aftersale import render
-from aftersale.bootstrap import URL_VARIABLE, connect
+from aftersale.bootstrap import URL_VARIABLE, connect, lasting_url
 from aftersale.domain import validation as check
 from aftersale.errors import (
     AfterSaleError,
@@ -90,9 +90,24 @@ config_option = click.option(
 
 def operator_engine(db_url: str | None, config_dir: str | None = None) -> AfterSale:
     """The engine of every command but ``db upgrade``, ``demo`` and ``replay``: it never
-    creates or migrates a schema (a mistyped --db exits 3 naming ``aftersale db upgrade``)."""
+    creates or migrates a schema (a mistyped --db exits 3 naming ``aftersale db upgrade``).
+    ``memory://`` exits 3 too: each command is a process of its own, so it would find the
+    database empty and leave nothing behind."""
+    url = lasting_url(db_url, f"`{command_path()}`", ONE_PROCESS)
     # An operator acts for buyers and sellers: --actor-id is checked when given, not required.
-    return connect(db_url, config_dir=config_dir, require_identity=False, migrate=False)
+    return connect(url, config_dir=config_dir, require_identity=False, migrate=False)
+
+
+ONE_PROCESS = (
+    "a memory database lives in the process that made it, and every aftersale command is a "
+    "process of its own: it would start empty and be gone when the command ends"
+)
+
+
+def command_path() -> str:
+    """The command being run, as typed (``aftersale case show``)."""
+    context = click.get_current_context(silent=True)
+    return "aftersale" if context is None else context.command_path
 
 
 def parse_instant(text: str, name: str) -> datetime:

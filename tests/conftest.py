@@ -19,6 +19,7 @@ import sqlalchemy
 
 import aftersale
 from aftersale import AfterSale, VirtualClock
+from aftersale.adapters.memory import storage_at
 from aftersale.adapters.schema import health_hours, health_items, health_subjects
 
 PG_VARIABLE = "AFTERSALE_TEST_PG_URL"
@@ -66,11 +67,34 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'aftersale.db'}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture
+def memory_url() -> Iterator[str]:
+    """A memory store of the test's own, held for the whole test: every engine connected to
+    the URL shares it, as every engine on ``pg_url`` shares one schema."""
+    url = f"memory://t-{uuid.uuid4().hex[:12]}"
+    held = storage_at(url, lambda: MONDAY_9AM)  # the store lives while something holds it
+    yield url
+    del held
+
+
+SQL_NAMES = {"sqlite": "sqlite_url", "postgres": "pg_url"}
+SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=[*SQL_BACKENDS, "memory"])
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Every storage test runs over an SQLite file and a real PostgreSQL."""
-    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    """Every storage test runs over an SQLite file, a real PostgreSQL and the memory backend
+    (tests/integration/test_storage_contract.py holds them to one contract)."""
+    name = SQL_NAMES.get(request.param, "memory_url")
     url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_db_url(request: pytest.FixtureRequest) -> str:
+    """For tests of what only a SQL database has (its schema, its statements, its rows read
+    or damaged with SQL, several processes on it): an SQLite file and a real PostgreSQL."""
+    url: str = request.getfixturevalue(SQL_NAMES[request.param])
     return url
 
 
@@ -96,14 +120,15 @@ def make_engine(clock: VirtualClock) -> EngineFactory:
 
 @pytest.fixture
 def engine(make_engine: EngineFactory) -> AfterSale:
-    return make_engine()
+    """An engine on a memory store of its own: for the service's behaviour, no database."""
+    return make_engine("memory://")
 
 
 def rollup_rows(engine: aftersale.AfterSale) -> dict[str, Any]:
     """Every health rollup row, comparable between two databases or before and after a
     rebuild."""
     rows: dict[str, Any] = {}
-    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.connect() as connection:  # type: ignore[attr-defined]
         for table in (health_subjects, health_items, health_hours):
             found = [tuple(row) for row in connection.execute(sqlalchemy.select(table))]
             if table is health_hours:  # an hour whose items all went elsewhere sums to zero

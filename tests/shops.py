@@ -42,7 +42,7 @@ def report_from_log(engine: AfterSale, shop: str, as_of: datetime) -> dict[str, 
     """The report a full recomputation from the shop's event log gives."""
     assert engine.health_settings is not None
     settings, version = engine.health_settings
-    return health_report(shop, engine.store.shop_events(shop), as_of, settings, version)
+    return health_report(shop, engine.storage.health.shop_events(shop), as_of, settings, version)
 
 
 def other_health_toml(folder: Path) -> Path:

@@ -20,14 +20,13 @@ On SQLite one writer at a time holds the database from its first write to its co
 
 The cursor a host keeps is a token, ``"<transaction id>.<seq>"`` (``0`` on SQLite, and for the
 events written before the outbox recorded transactions): opaque to hosts, who keep the
-``cursor`` of the last event they relayed and pass it back.
+``cursor`` of the last event they relayed and pass it back. It is read and written in
+:mod:`aftersale.adapters.cursor`, which every backend shares (the memory one has no SQL).
 """
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, literal_column, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnClause
@@ -35,10 +34,6 @@ from sqlalchemy.sql.elements import ColumnClause
 from aftersale.adapters.prepared import Prepared
 from aftersale.adapters.rows import EVENT_COLUMNS
 from aftersale.adapters.schema import events
-from aftersale.errors import InvalidInput
-
-BIGINT = 2**63 - 1
-TOKEN = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
 
 # The writing transaction's id, as a bigint (xid8 counts from 0 and never wraps around).
 CURRENT_TRANSACTION: ColumnClause[int] = literal_column("pg_current_xact_id()::text::bigint")
@@ -97,27 +92,6 @@ NEWEST = (
 # It and the horizon; then the horizon alone, while waiting.
 NEWEST_AND_HORIZON = Prepared(select(NEWEST.label("newest"), OLDEST_RUNNING.label("horizon")))
 HORIZON = Prepared(select(OLDEST_RUNNING.label("horizon")))
-
-
-def parse_cursor(cursor: object) -> tuple[int, int]:
-    """(transaction id, seq) of a cursor token; ``0``, ``"0"`` or ``None`` is the beginning."""
-    if cursor is None or (type(cursor) is int and cursor == 0) or cursor == "0":
-        return 0, 0
-    found = TOKEN.fullmatch(cursor) if isinstance(cursor, str) else None
-    if found is None or max(int(found[1]), int(found[2])) > BIGINT:
-        raise InvalidInput(
-            f"cursor must be 0 (the beginning) or the 'cursor' of the last event relayed "
-            f"(a token like '0.42'), not {str(cursor)[:40]!r}"
-        )
-    return int(found[1]), int(found[2])
-
-
-def token(tx_id: int | None, seq: int) -> str:
-    return f"{tx_id or 0}.{seq}"
-
-
-def after_params(cursor: tuple[int, int], limit: int) -> dict[str, Any]:
-    return {"x": cursor[0], "s": cursor[1], "n": limit}
 
 
 def held_back(on: Connection, wait: float) -> bool:

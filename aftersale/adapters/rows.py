@@ -1,4 +1,4 @@
-"""Rows and aggregates: converting between them, and the statements the store runs hot.
+"""The statements the store runs hot, and the event rows hosts see.
 
 Hot statements are built once (``functools.cache``) and run on the driver
 (:mod:`aftersale.adapters.prepared`): SQLAlchemy's per-call overhead is several times what
@@ -9,41 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select
 
 from aftersale.adapters.prepared import Prepared
 from aftersale.adapters.schema import cases, orders
 from aftersale.clock import iso
-from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
-
-# What a command can change after a row is inserted; everything else is written once.
-MUTABLE = {
-    "cases": (
-        "state",
-        "responsibility",
-        "updated_at",
-        "deadline_at",
-        "deadline_action",
-        "rejected_by_seller",
-        "return_shipped",
-    ),
-    "orders": (
-        "shipped_at",
-        "delivered_at",
-        "cancelled_at",
-        "tracking",
-        "refunded_total",
-        "open_case_id",
-    ),
-}
-
 
 EVENT_COLUMNS = ("event_id", "type", "at", "recorded_at", "case_id", "order_id", "shop_id", "data")
-MUTABLE_COLUMNS = frozenset(MUTABLE["cases"] + MUTABLE["orders"])
 
 
 @cache
@@ -92,23 +67,6 @@ def insert_statement(table: Table, columns: tuple[str, ...]) -> Prepared:
     return Prepared(insert(table).inline(), columns)
 
 
-@cache
-def update_statement(table: Table, key: str) -> Prepared:
-    """``UPDATE table SET <mutable> WHERE key = :k AND version = :expected``, for executemany."""
-    columns = (*MUTABLE[table.name], "version")
-    return Prepared(
-        update(table)
-        .where(table.c[key] == bindparam("k"), table.c.version == bindparam("expected"))
-        .values({name: bindparam(f"v_{name}") for name in columns})
-    )
-
-
-def versioned(values: dict[str, Any], key: str, version: int) -> dict[str, Any]:
-    row = {f"v_{name}": value for name, value in values.items() if name in MUTABLE_COLUMNS}
-    row.update(k=key, expected=version, v_version=version + 1)
-    return row
-
-
 def as_utc(value: datetime) -> datetime:
     """Aggregates (min, max) skip the column type: SQLite hands back naive text or datetimes."""
     instant = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -127,94 +85,4 @@ def event_dict(row: Row[Any]) -> dict[str, Any]:
         "order_id": row.order_id,
         "shop_id": row.shop_id,
         **row.data,
-    }
-
-
-def order_from(row: Row[Any]) -> Order:
-    return Order(
-        order_id=row.order_id,
-        shop_id=row.shop_id,
-        buyer_id=row.buyer_id,
-        market=row.market,
-        currency=row.currency,
-        amount=Decimal(row.amount),
-        paid_at=row.paid_at,
-        dispatch_by=row.dispatch_by,
-        shipped_at=row.shipped_at,
-        delivered_at=row.delivered_at,
-        cancelled_at=row.cancelled_at,
-        tracking=row.tracking,
-        refunded_total=Decimal(row.refunded_total),
-        open_case_id=row.open_case_id,
-        version=row.version,
-    )
-
-
-def order_values(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "shop_id": order.shop_id,
-        "buyer_id": order.buyer_id,
-        "market": order.market,
-        "currency": order.currency,
-        "amount": str(order.amount),
-        "paid_at": order.paid_at,
-        "dispatch_by": order.dispatch_by,
-        "shipped_at": order.shipped_at,
-        "delivered_at": order.delivered_at,
-        "cancelled_at": order.cancelled_at,
-        "tracking": order.tracking,
-        "refunded_total": str(order.refunded_total),
-        "open_case_id": order.open_case_id,
-    }
-
-
-def case_from(row: Row[Any]) -> Case:
-    return Case(
-        case_id=row.case_id,
-        order_id=row.order_id,
-        shop_id=row.shop_id,
-        buyer_id=row.buyer_id,
-        market=row.market,
-        kind=Kind(row.kind),
-        state=State(row.state),
-        reason=row.reason,
-        responsibility=Responsibility(row.responsibility),
-        amount=Decimal(row.amount),
-        currency=row.currency,
-        opened_by=Actor(row.opened_by),
-        opened_at=row.opened_at,
-        updated_at=row.updated_at,
-        policy_version=row.policy_version,
-        request=dict(row.request),
-        deadline_at=row.deadline_at,
-        deadline_action=None if row.deadline_action is None else Action(row.deadline_action),
-        rejected_by_seller=row.rejected_by_seller,
-        return_shipped=row.return_shipped,
-        version=row.version,
-    )
-
-
-def case_values(case: Case) -> dict[str, Any]:
-    return {
-        "case_id": case.case_id,
-        "order_id": case.order_id,
-        "shop_id": case.shop_id,
-        "buyer_id": case.buyer_id,
-        "market": case.market,
-        "kind": case.kind.value,
-        "state": case.state.value,
-        "reason": case.reason,
-        "responsibility": case.responsibility.value,
-        "amount": str(case.amount),
-        "currency": case.currency,
-        "opened_by": case.opened_by.value,
-        "opened_at": case.opened_at,
-        "updated_at": case.updated_at,
-        "policy_version": case.policy_version,
-        "request": case.request,
-        "deadline_at": case.deadline_at,
-        "deadline_action": None if case.deadline_action is None else case.deadline_action.value,
-        "rejected_by_seller": case.rejected_by_seller,
-        "return_shipped": case.return_shipped,
     }

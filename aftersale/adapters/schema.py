@@ -1,8 +1,12 @@
-"""The tables, as SQLAlchemy Core metadata. Migrations (Alembic) create and upgrade them."""
+"""The tables, as SQLAlchemy Core metadata. Migrations (Alembic) create and upgrade them.
+
+The aggregates' tables derive from the aggregates' fields (:func:`aggregate_table`).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +27,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from aftersale.domain.declared import attributes
+from aftersale.domain.model import Case, Message, Order
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -73,54 +80,67 @@ ID = 128
 
 metadata = MetaData()
 
-orders = Table(
+
+def aggregate_table(
+    aggregate: type,
+    name: str,
+    key: str,
+    sizes: dict[str, int],
+    *extra: Column[Any] | Index,
+    into: MetaData | None = None,
+) -> Table:
+    """The table of an aggregate: a column per stored field (aftersale.domain.declared), its
+    type from the field's, nullable when the field may be None; ``sizes`` for the strings that
+    are not identifiers; ``extra`` for what only storage keeps (and indexes); in the schema's
+    metadata unless ``into`` another."""
+    columns: list[Column[Any]] = []
+    for field in attributes(aggregate):
+        kind: Any
+        if field.kind is str or field.choices is not None:
+            kind = String(sizes.get(field.name, ID if field.kind is str else ENUM))
+        else:
+            kind = COLUMN_TYPES[field.kind]
+        columns.append(
+            Column(field.name, kind, primary_key=field.name == key, nullable=field.optional)
+        )
+    return Table(name, metadata if into is None else into, *columns, *extra)
+
+
+ENUM = 32
+COLUMN_TYPES: dict[type, Any] = {
+    Decimal: String(40),  # exact money, as text
+    datetime: UTCDateTime(),
+    bool: Boolean(),
+    int: Integer(),
+    dict: Json,
+}
+
+orders = aggregate_table(
+    Order,
     "orders",
-    metadata,
-    Column("order_id", String(ID), primary_key=True),
-    Column("shop_id", String(ID), nullable=False, index=True),
-    Column("buyer_id", String(ID), nullable=False),
-    Column("market", String(8), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("amount", String(40), nullable=False),
-    Column("paid_at", UTCDateTime(), nullable=False),
-    Column("dispatch_by", UTCDateTime()),
-    Column("shipped_at", UTCDateTime()),
-    Column("delivered_at", UTCDateTime()),
-    Column("cancelled_at", UTCDateTime()),
-    Column("tracking", String(ID)),
-    Column("refunded_total", String(40), nullable=False),
-    Column("open_case_id", String(ID)),
-    Column("version", Integer, nullable=False),
+    "order_id",
+    {"market": 8, "currency": 3},
+    Index("ix_orders_shop_id", "shop_id"),
 )
 
-cases = Table(
+cases = aggregate_table(
+    Case,
     "cases",
-    metadata,
-    Column("case_id", String(ID), primary_key=True),
-    Column("order_id", String(ID), nullable=False, index=True),
-    Column("shop_id", String(ID), nullable=False),
-    Column("buyer_id", String(ID), nullable=False),
-    Column("market", String(8), nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("state", String(32), nullable=False),
-    Column("reason", String(64), nullable=False),
-    Column("responsibility", String(16), nullable=False),
-    Column("amount", String(40), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("opened_by", String(16), nullable=False),
-    Column("opened_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-    Column("policy_version", String(64), nullable=False),
-    Column("request", Json, nullable=False),
-    Column("deadline_at", UTCDateTime()),
-    Column("deadline_action", String(32)),
-    Column("rejected_by_seller", Boolean, nullable=False),
-    Column("return_shipped", Boolean, nullable=False),
-    Column("version", Integer, nullable=False),
+    "case_id",
+    {
+        "market": 8,
+        "kind": 20,
+        "reason": 64,
+        "responsibility": 16,
+        "currency": 3,
+        "opened_by": 16,
+        "policy_version": 64,
+    },
     Column("quarantined_at", UTCDateTime()),
     Column("quarantine_error", Text),
     # the deadline a deadline.approaching reminder was sent for (one reminder per deadline)
     Column("reminded_for", UTCDateTime()),
+    Index("ix_cases_order_id", "order_id"),
     Index("ix_cases_shop_state", "shop_id", "state"),
     Index("ix_cases_deadline", "deadline_at", "case_id"),
     # the few quarantined cases, for `status` and every sweep's log line without reading all
@@ -130,6 +150,10 @@ cases = Table(
         sqlite_where=text("quarantined_at IS NOT NULL"),
         postgresql_where=text("quarantined_at IS NOT NULL"),
     ),
+)
+
+messages = aggregate_table(
+    Message, "messages", "message_id", {}, Index("ix_messages_shop_id", "shop_id")
 )
 
 events = Table(
@@ -164,16 +188,6 @@ policies = Table(
     Column("version", String(64), primary_key=True),
     Column("document", Json, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-)
-
-messages = Table(
-    "messages",
-    metadata,
-    Column("message_id", String(ID), primary_key=True),
-    Column("shop_id", String(ID), nullable=False, index=True),
-    Column("order_id", String(ID)),
-    Column("received_at", UTCDateTime(), nullable=False),
-    Column("replied_at", UTCDateTime()),
 )
 
 snapshots = Table(

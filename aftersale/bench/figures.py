@@ -340,7 +340,7 @@ def lateness(scale: dict[str, int], url: str) -> list[Figure]:
             (
                 datetime.fromisoformat(e["recorded_at"]) - datetime.fromisoformat(e["at"])
             ).total_seconds()
-            for e in engine.store.iter_events()
+            for e in engine.storage.reads.iter_events()
             if e["type"] == "case.transition" and e["action"] == "review_timeout"
         )
     p99 = late[int(0.99 * (len(late) - 1))] if late else float("nan")

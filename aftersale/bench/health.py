@@ -113,12 +113,13 @@ def _last_night(engine: AfterSale, shops: list[str]) -> datetime:
     so the next night due is one snapshot a shop (as for a daemon that ran yesterday)."""
     zone = engine.policy.market("US").timezone
     night = next_local_midnight(NOW - timedelta(days=1), zone)
-    with engine.store.transaction() as tx:
+    with engine.storage.unit_of_work() as uow:
         for shop in shops:
-            tx.add_snapshot(
+            uow.snapshots.add(
                 {"shop_id": shop, "taken_at": night, "score": None, "tier": None}
                 | {"alert_open": False, "report": {}}
             )
+        uow.commit()
     return night
 
 
@@ -130,12 +131,12 @@ def _fresh_engine(url: str) -> Iterator[AfterSale]:
         try:
             yield engine
         finally:
-            engine.store.engine.dispose()  # type: ignore[attr-defined]
+            engine.storage.engine.dispose()  # type: ignore[attr-defined]
 
 
 def _forget_rollups(engine: AfterSale) -> None:
     """Make the engine fold the event log, as it does until ``health rebuild`` has run."""
-    with engine.store.engine.begin() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.begin() as connection:  # type: ignore[attr-defined]
         connection.execute(delete(health_rollups))
 
 
@@ -153,10 +154,11 @@ def _seed_many(engine: AfterSale, shops: list[str], rng: random.Random) -> None:
 
 
 def _write(engine: AfterSale, stories: list[tuple[Order, list[Event]]]) -> None:
-    with engine.store.transaction() as tx:
-        for order, _ in stories:
-            tx.add_order(order)
-        tx.append([event for _, events in stories for event in events], NOW)
+    with engine.storage.unit_of_work() as uow:
+        for order, events in stories:
+            order.recorded.extend(events)
+            uow.orders.add(order)
+        uow.commit()
 
 
 def _order(shop: str, number: int, rng: random.Random, of: int) -> tuple[Order, list[Event]]:
@@ -165,7 +167,15 @@ def _order(shop: str, number: int, rng: random.Random, of: int) -> tuple[Order, 
     order_id = f"{shop}-{number:07d}"
     paid = NOW - timedelta(days=DAYS) + timedelta(seconds=(DAYS * 86_400 - 1) * number / of)
     due = paid + timedelta(days=2)
-    order = Order(order_id, shop, f"buyer-{number}", "US", "USD", Decimal("20.00"), paid)
+    order = Order(
+        order_id=order_id,
+        shop_id=shop,
+        buyer_id=f"buyer-{number}",
+        market="US",
+        currency="USD",
+        amount=Decimal("20.00"),
+        paid_at=paid,
+    )
     story = [Event("order.paid", paid, order_id, shop, data={"dispatch_by": iso(due)})]
     shipped = due + timedelta(hours=6) if rng.random() < 0.04 else paid + timedelta(hours=20)
     if shipped < NOW:

@@ -29,7 +29,7 @@ def relay_throughput(scale: dict[str, int], url: str) -> list[Figure]:
         for _ in range(3):  # alternating rounds, the best of each
             seconds, relayed = _relayed(engine)
             ours, bare = min(ours, seconds), min(bare, _by_seq(engine))
-        engine.store.engine.dispose()  # type: ignore[attr-defined]
+        engine.storage.engine.dispose()  # type: ignore[attr-defined]
     return [
         Figure(
             "outbox relay",
@@ -54,7 +54,7 @@ def _relayed(engine: AfterSale) -> tuple[float, int]:
 def _by_seq(engine: AfterSale) -> float:
     """The reads a relay made before: by ``seq`` alone, each row made into the same dict."""
     query = AFTER["sqlite"]  # seq > :s ORDER BY seq, on either backend
-    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.connect() as connection:  # type: ignore[attr-defined]
         started, seq = time.perf_counter(), 0
         while rows := query.rows(connection, {"s": seq, "n": PAGE}):
             page = [event_dict(row) for row in rows]

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from aftersale.adapters.db import make_engine
 from aftersale.adapters.schema import cases, metadata
-from aftersale.adapters.store import SqlStore
+from aftersale.adapters.storage import SqlStorage
 from aftersale.bench.databases import own_database
 from aftersale.service.engine import AfterSale
 
@@ -97,8 +97,8 @@ def same_statements_in_memory(work: Callable[[], int]) -> SameStatements:
 
 
 def database(engine: AfterSale) -> Engine:
-    assert isinstance(engine.store, SqlStore)
-    return engine.store.engine
+    assert isinstance(engine.storage, SqlStorage)
+    return engine.storage.engine
 
 
 def bare_sqlite(path: Path) -> sqlite3.Connection:

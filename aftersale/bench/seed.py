@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from aftersale.domain import orders
-from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
 from aftersale.domain.orders import PaidFact
 from aftersale.domain.requests import parse_open
@@ -39,20 +38,21 @@ def seed_due_cases(
     """
     rng = random.Random(seed)
     policy = engine.policy
-    with engine.store.transaction() as tx:
-        engine.policies.in_force(tx, now)
+    with engine.storage.unit_of_work() as uow:
+        engine.policies.in_force(uow, now)
+        uow.commit()
     for start in range(0, count, CHUNK):
-        with engine.store.transaction() as tx:
+        with engine.storage.unit_of_work() as uow:
             for number in range(start, min(count, start + CHUNK)):
                 deadline = now - spread * rng.random()
                 key = seed_key(prefix, number)
                 if with_history:
-                    order, case, history = _opened(engine, key, deadline, rng)
-                    tx.append(history, case.opened_at)
+                    order, case = _opened(engine, key, deadline, rng)
                 else:
                     order, case = _pair(key, deadline, policy.version, rng)
-                tx.add_order(order)
-                tx.add_case(case)
+                uow.orders.add(order)
+                uow.cases.add(case)
+            uow.commit()
 
 
 def seed_key(prefix: str, number: int) -> str:
@@ -62,7 +62,7 @@ def seed_key(prefix: str, number: int) -> str:
 
 def _opened(
     engine: AfterSale, key: str, deadline: datetime, rng: random.Random
-) -> tuple[Order, Case, list[Event]]:
+) -> tuple[Order, Case]:
     """An order paid, shipped and its refund-only case opened through the domain's own rules,
     at instants that put the review deadline at ``deadline``."""
     policy = engine.policy
@@ -72,14 +72,13 @@ def _opened(
     assert review is not None
     opened = deadline - (review - deadline)  # a natural-time window below the high value
     fact = PaidFact(f"O{key}", shop, buyer, "US", "USD", amount, None)
-    order, paid = orders.record_paid(fact, opened - timedelta(days=3))
-    shipped = orders.record_shipped(order, opened - timedelta(days=2), None)
-    assert shipped is not None
+    order, _ = orders.record_paid(fact, opened - timedelta(days=3))
+    orders.record_shipped(order, opened - timedelta(days=2), None)
     fields = {"case_id": f"C{key}", "order_id": order.order_id, "kind": "refund_only"}
     fields |= {"actor": "buyer", "actor_id": buyer, "reason": "not_received"}
-    case, opening = engine.rules.open(order, policy, parse_open(policy, fields), opened)
+    case, _ = engine.rules.open(order, policy, parse_open(policy, fields), opened)
     assert case.deadline_at == deadline, (case.deadline_at, deadline)
-    return order, case, [paid, shipped, *opening]
+    return order, case  # each with the events it recorded
 
 
 def _pair(key: str, deadline: datetime, version: str, rng: random.Random) -> tuple[Order, Case]:

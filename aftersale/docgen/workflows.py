@@ -53,7 +53,15 @@ def requesters(action: Action) -> str:
 def openers() -> dict[Actor, list[Kind]]:
     """Who may open which kind of case, found by asking the rule that refuses the others."""
     paid = datetime(2026, 3, 2, tzinfo=UTC)
-    order = Order("O", "S", "B", "US", "USD", Decimal(1), paid)
+    order = Order(
+        order_id="O",
+        shop_id="S",
+        buyer_id="B",
+        market="US",
+        currency="USD",
+        amount=Decimal(1),
+        paid_at=paid,
+    )
     allowed: dict[Actor, list[Kind]] = {}
     for actor in Actor:
         for kind in Kind:

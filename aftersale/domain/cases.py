@@ -1,7 +1,8 @@
 """The rules of a case: open it, act on it, time it out. Pure functions of their arguments.
 
-Each function changes the case and order it is given and returns the events that record the
-change; the service writes all of it in one transaction, or nothing when an error is raised.
+Each function changes the case and order it is given, records the events of the change on the
+case and returns them; the service's unit of work writes all of it in one transaction, or
+nothing when an error is raised.
 """
 
 from __future__ import annotations
@@ -256,7 +257,9 @@ class CaseRules:
             "policy_version": case.policy_version,
         }
         data.update(fields)
-        return Event(CASE_TRANSITION, at, case.order_id, case.shop_id, case.case_id, data)
+        event = Event(CASE_TRANSITION, at, case.order_id, case.shop_id, case.case_id, data)
+        case.recorded.append(event)
+        return event
 
 
 def _check_identity(order: Order, actor: Actor, actor_id: str | None, what: str) -> None:

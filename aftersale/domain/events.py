@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from itertools import count
+from typing import TYPE_CHECKING, Any
 
 from aftersale.clock import iso
-from aftersale.domain.model import Case
+
+if TYPE_CHECKING:
+    from aftersale.domain.model import Case
 
 CASE_TRANSITION = "case.transition"
 ORDER_PAID = "order.paid"
@@ -32,10 +35,13 @@ class Event:
     shop_id: str | None
     case_id: str | None = None
     data: dict[str, Any] | None = None
+    # the order events were recorded in, across aggregates: a unit of work writes them so
+    serial: int = field(default_factory=count().__next__, compare=False, repr=False)
 
 
 def approaching(case: Case, at: datetime) -> Event:
-    """A seller deadline is near (``at`` is when the reminder was due): nudge the seller."""
+    """A seller deadline is near (``at`` is when the reminder was due): nudge the seller; the
+    event is recorded on the case."""
     assert case.deadline_at is not None and case.deadline_action is not None
     data = {
         "kind": case.kind.value,
@@ -44,4 +50,6 @@ def approaching(case: Case, at: datetime) -> Event:
         "deadline_action": case.deadline_action.value,
         "waiting_for": "seller",
     }
-    return Event(DEADLINE_APPROACHING, at, case.order_id, case.shop_id, case.case_id, data)
+    event = Event(DEADLINE_APPROACHING, at, case.order_id, case.shop_id, case.case_id, data)
+    case.recorded.append(event)
+    return event

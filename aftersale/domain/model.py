@@ -1,4 +1,4 @@
-"""The words of workflows.md as types, and the two aggregates: an order's facts and a case."""
+"""The words of workflows.md as types, and the aggregates: an order's facts, a case, a message."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from aftersale.domain.events import Event
 
 
 class Kind(StrEnum):
@@ -96,57 +98,88 @@ class Evidence:
         return out
 
 
-@dataclass(slots=True)
+# How an aggregate's fields are kept (aftersale.domain.declared reads them): every field is a
+# column of the aggregate's table and a key of its view unless marked otherwise.
+ONCE: dict[str, Any] = {"once": True}  # set when the aggregate is created, never changed
+UNSHOWN: dict[str, Any] = {"shown": False}  # stored, not part of the view hosts see
+ONCE_UNSHOWN: dict[str, Any] = ONCE | UNSHOWN
+VERSION: dict[str, Any] = {"shown": False, "version": True}  # the compare-and-set counter
+NOT_STORED: dict[str, Any] = {"stored": False, "shown": False}
+
+
+@dataclass(slots=True, kw_only=True)
 class Order:
     """The facts the host told the engine about one order."""
 
-    order_id: str
-    shop_id: str
-    buyer_id: str
-    market: str
-    currency: str
-    amount: Decimal
-    paid_at: datetime
-    dispatch_by: datetime | None = None
+    order_id: str = field(metadata=ONCE)
+    shop_id: str = field(metadata=ONCE)
+    buyer_id: str = field(metadata=ONCE)
+    market: str = field(metadata=ONCE)
+    currency: str = field(metadata=ONCE)
+    amount: Decimal = field(metadata=ONCE)
+    refunded_total: Decimal = Decimal(0)
+    paid_at: datetime = field(metadata=ONCE)
+    dispatch_by: datetime | None = field(default=None, metadata=ONCE)
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
     cancelled_at: datetime | None = None
     tracking: str | None = None
-    refunded_total: Decimal = Decimal(0)
     open_case_id: str | None = None
-    version: int = 0
+    version: int = field(default=0, metadata=VERSION)
+    # the events recorded since the order was loaded, written with it
+    recorded: list[Event] = field(
+        default_factory=list, metadata=NOT_STORED, repr=False, compare=False
+    )
 
     @property
     def refundable(self) -> Decimal:
         return self.amount - self.refunded_total
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Case:
     """One after-sale request on one order: the aggregate every action changes."""
 
-    case_id: str
-    order_id: str
-    shop_id: str
-    buyer_id: str
-    market: str
-    kind: Kind
+    case_id: str = field(metadata=ONCE)
+    order_id: str = field(metadata=ONCE)
+    shop_id: str = field(metadata=ONCE)
+    kind: Kind = field(metadata=ONCE)
     state: State
-    reason: str
     responsibility: Responsibility
-    amount: Decimal
-    currency: str
-    opened_by: Actor
-    opened_at: datetime
+    reason: str = field(metadata=ONCE)
+    amount: Decimal = field(metadata=ONCE)
+    currency: str = field(metadata=ONCE)
+    opened_by: Actor = field(metadata=ONCE)
+    opened_at: datetime = field(metadata=ONCE)
     updated_at: datetime
-    policy_version: str
-    request: dict[str, Any] = field(default_factory=dict)
     deadline_at: datetime | None = None
     deadline_action: Action | None = None
-    rejected_by_seller: bool = False
-    return_shipped: bool = False
-    version: int = 0
+    policy_version: str = field(metadata=ONCE)
+    buyer_id: str = field(metadata=ONCE_UNSHOWN)
+    market: str = field(metadata=ONCE_UNSHOWN)
+    request: dict[str, Any] = field(default_factory=dict, metadata=ONCE_UNSHOWN)
+    rejected_by_seller: bool = field(default=False, metadata=UNSHOWN)
+    return_shipped: bool = field(default=False, metadata=UNSHOWN)
+    version: int = field(default=0, metadata=VERSION)
+    recorded: list[Event] = field(
+        default_factory=list, metadata=NOT_STORED, repr=False, compare=False
+    )
 
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+
+@dataclass(slots=True, kw_only=True)
+class Message:
+    """A buyer's chat message to a shop, and when the shop answered it."""
+
+    message_id: str = field(metadata=ONCE)
+    shop_id: str = field(metadata=ONCE)
+    order_id: str | None = field(default=None, metadata=ONCE)
+    received_at: datetime = field(metadata=ONCE)
+    replied_at: datetime | None = None
+    version: int = field(default=0, metadata=VERSION)
+    recorded: list[Event] = field(
+        default_factory=list, metadata=NOT_STORED, repr=False, compare=False
+    )

@@ -1,4 +1,4 @@
-"""Order facts: what the host reports about an order, checked and recorded."""
+"""Order facts: what the host reports about an order, checked and recorded on the order."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def record_paid(fact: PaidFact, at: datetime) -> tuple[Order, Event]:
         "amount": str(fact.amount),
         "dispatch_by": iso(fact.dispatch_by),
     }
-    return order, Event(ORDER_PAID, at, order.order_id, order.shop_id, data=data)
+    return order, _recorded(order, Event(ORDER_PAID, at, order.order_id, order.shop_id, data=data))
 
 
 def record_shipped(order: Order, at: datetime, tracking: str | None) -> Event | None:
@@ -100,7 +100,8 @@ def record_shipped(order: Order, at: datetime, tracking: str | None) -> Event | 
     _not_before(order, at, order.paid_at, "paid")
     order.shipped_at = at
     order.tracking = tracking
-    return Event(ORDER_SHIPPED, at, order.order_id, order.shop_id, data={"tracking": tracking})
+    shipped = Event(ORDER_SHIPPED, at, order.order_id, order.shop_id, data={"tracking": tracking})
+    return _recorded(order, shipped)
 
 
 def record_delivered(order: Order, at: datetime) -> Event | None:
@@ -113,7 +114,12 @@ def record_delivered(order: Order, at: datetime) -> Event | None:
         )
     _not_before(order, at, order.shipped_at, "shipped")
     order.delivered_at = at
-    return Event(ORDER_DELIVERED, at, order.order_id, order.shop_id, data={})
+    return _recorded(order, Event(ORDER_DELIVERED, at, order.order_id, order.shop_id, data={}))
+
+
+def _recorded(order: Order, event: Event) -> Event:
+    order.recorded.append(event)
+    return event
 
 
 def _not_before(order: Order, at: datetime, earlier: datetime, what: str) -> None:

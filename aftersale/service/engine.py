@@ -1,8 +1,10 @@
-"""The façade a host calls: order facts, cases, timers and reads, each in one transaction.
+"""The façade a host calls: order facts, cases, timers and reads, each in one unit of work.
 
-Every command loads what it needs, lets the domain decide, and writes the changed case, the
-changed order and the events that record the change in one database transaction; an error
-raised anywhere before the commit leaves nothing behind.
+Every command loads what it needs through a unit of work, lets the domain decide and record its
+events, and commits: the changed case, the changed order and the events in one transaction. A
+refusal is an exception that leaves the block, and nothing of the command is written. Timeouts
+that were due before a command are committed first, by a unit of work of their own: they stand
+even when the command is refused.
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from aftersale.clock import Clock, iso
 from aftersale.domain import facts, orders
 from aftersale.domain import validation as check
 from aftersale.domain.cases import CaseRules
-from aftersale.domain.events import Event
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
 from aftersale.domain.requests import OpenRequest, parse_open
-from aftersale.errors import CommandRefused, Conflict, InvalidInput, NotFound, OutOfOrder
+from aftersale.errors import Conflict, InvalidInput, NotFound, OutOfOrder
 from aftersale.service.oversight import Instant, Oversight
 from aftersale.service.policies import PolicyBook
-from aftersale.service.ports import Store, Transaction
+from aftersale.service.ports import Storage, UnitOfWork
 from aftersale.service.snapshots import SnapshotTaker
 from aftersale.service.timers import SweepReport, TimerSweep
 from aftersale.service.views import case_view, order_view
@@ -41,7 +42,7 @@ class AfterSale(Oversight):
 
     def __init__(
         self,
-        store: Store,
+        storage: Storage,
         policies: PolicyBook,
         clock: Clock,
         rules: CaseRules | None = None,
@@ -64,13 +65,18 @@ class AfterSale(Oversight):
         self.clock_skew = clock_skew
         self.health_settings = health
         self.snapshots = (
-            None if health is None else SnapshotTaker(store, policies.current, health, clock)
+            None if health is None else SnapshotTaker(storage, policies.current, health, clock)
         )
-        self.store = store
+        self.storage = storage
         self.policies = policies
         self.clock = clock
         self.rules = rules or CaseRules()
-        self.timers = TimerSweep(store, policies, self.rules, clock)
+        self.timers = TimerSweep(storage, policies, self.rules, clock)
+
+    def close(self) -> None:
+        """Let go of the database connections this engine holds (a process that is done with
+        the engine, or about to fork); the engine reconnects if used again."""
+        self.storage.close()
 
     @property
     def policy(self) -> Policy:
@@ -106,15 +112,15 @@ class AfterSale(Oversight):
         return _repeated_after_a_race(lambda: self._record_paid(fact, when))
 
     def _record_paid(self, fact: orders.PaidFact, when: datetime) -> dict[str, Any]:
-        with self.store.transaction() as tx:
-            known = tx.order(fact.order_id)
+        with self.storage.unit_of_work() as uow:
+            known = uow.orders.get(fact.order_id)
             if known is not None:
                 if not fact.same_as(known):
                     raise Conflict(f"order {fact.order_id} was already paid with other facts")
                 return order_view(known)
-            order, event = orders.record_paid(fact, when)
-            tx.add_order(order)
-            tx.append([event], self.clock.now())
+            order, _ = orders.record_paid(fact, when)
+            uow.orders.add(order)
+            uow.commit()
         if self.snapshots is not None:
             self.snapshots.note_shop(order.shop_id, order.market, order.paid_at)
         return order_view(order)
@@ -129,40 +135,31 @@ class AfterSale(Oversight):
     def _record_shipped(
         self, order_id: str, tracking: str | None, when: datetime
     ) -> dict[str, Any]:
-        refused: CommandRefused | None = None
-        with self.store.transaction() as tx:
-            order = self._order(tx, order_id)
-            if order.shipped_at is None:  # a repeat stays the no-op it always was
-                self._not_before_cases(tx, order, when, "shipped")
-            pending = self._open_case(tx, order, when)
-            try:
-                event = orders.record_shipped(order, when, tracking)
-            except CommandRefused as error:  # the overdue timeouts written above stay
-                refused, event = error, None
-            if event is not None:
-                written = [event]
-                if pending is not None and pending[0].kind is Kind.cancellation:
-                    case, policy = pending
-                    closing = Action.order_shipped
-                    written.append(
+        while True:
+            with self.storage.unit_of_work() as uow:
+                order = self._order(uow, order_id)
+                if order.shipped_at is None:  # a repeat stays the no-op it always was
+                    self._not_before_cases(uow, order, when, "shipped")
+                pending = self._open_case(uow, order)
+                if pending is not None and self._timed_out(uow, *pending, order, when):
+                    continue  # the timeouts stand; the shipment gets a unit of work of its own
+                if orders.record_shipped(order, when, tracking) is not None:
+                    if pending is not None and pending[0].kind is Kind.cancellation:
+                        case, policy = pending
+                        closing = Action.order_shipped
                         self.rules.take_system_action(case, order, policy, closing, when)
-                    )
-                    tx.save_case(case)
-                self._commit(tx, order, written)
-        if refused is not None:
-            raise refused
-        return order_view(order)
+                    uow.commit()
+                return order_view(order)
 
     def order_delivered(self, order_id: str, *, at: Instant = None) -> dict[str, Any]:
         when = self._command_at(at)
         return _repeated_after_a_race(lambda: self._record_delivered(order_id, when))
 
     def _record_delivered(self, order_id: str, when: datetime) -> dict[str, Any]:
-        with self.store.transaction() as tx:
-            order = self._order(tx, order_id)
-            event = orders.record_delivered(order, when)
-            if event is not None:
-                self._commit(tx, order, [event])
+        with self.storage.unit_of_work() as uow:
+            order = self._order(uow, order_id)
+            if orders.record_delivered(order, when) is not None:
+                uow.commit()
             return order_view(order)
 
     # -- service facts (the health score counts them) -------------------------------------
@@ -171,15 +168,15 @@ class AfterSale(Oversight):
         self, order_id: str, rating: int, topic: str | None = None, *, at: Instant = None
     ) -> None:
         when = self._command_at(at)
-        with self.store.transaction() as tx:
-            order = self._order(tx, order_id)
-            tx.append([facts.review_posted(order, rating, topic, when)], self.clock.now())
+        with self.storage.unit_of_work() as uow:
+            facts.review_posted(self._order(uow, order_id), rating, topic, when)
+            uow.commit()
 
     def complaint_filed(self, order_id: str, *, at: Instant = None) -> None:
         when = self._command_at(at)
-        with self.store.transaction() as tx:
-            order = self._order(tx, order_id)
-            tx.append([facts.complaint_filed(order, when)], self.clock.now())
+        with self.storage.unit_of_work() as uow:
+            facts.complaint_filed(self._order(uow, order_id), when)
+            uow.commit()
 
     def message_received(
         self, message_id: str, shop_id: str, order_id: str | None = None, *, at: Instant = None
@@ -192,21 +189,13 @@ class AfterSale(Oversight):
     def _record_message(
         self, message_id: str, shop_id: str, order_id: str | None, when: datetime
     ) -> None:
-        with self.store.transaction() as tx:
-            order = None if order_id is None else self._order(tx, order_id)
-            known = tx.message(message_id)
-            event = facts.message_received(message_id, shop_id, order, known, when)
-            if event is not None:
-                tx.add_message(
-                    {
-                        "message_id": message_id,
-                        "shop_id": shop_id,
-                        "order_id": event.order_id,
-                        "received_at": when,
-                        "replied_at": None,
-                    }
-                )
-                tx.append([event], self.clock.now())
+        with self.storage.unit_of_work() as uow:
+            order = None if order_id is None else self._order(uow, order_id)
+            known = uow.messages.get(message_id)
+            message = facts.message_received(message_id, shop_id, order, known, when)
+            if message is not None:  # a racing twin meets its key, runs again, finds this one
+                uow.messages.add(message)
+                uow.commit()
 
     def message_replied(self, message_id: str, *, at: Instant = None) -> None:
         when = self._command_at(at)
@@ -214,14 +203,12 @@ class AfterSale(Oversight):
         _repeated_after_a_race(lambda: self._record_reply(message_id, when))
 
     def _record_reply(self, message_id: str, when: datetime) -> None:
-        with self.store.transaction() as tx:
-            known = tx.message(message_id)
-            if known is None:
+        with self.storage.unit_of_work() as uow:
+            message = uow.messages.get(message_id)
+            if message is None:
                 raise NotFound(f"no message {message_id}")
-            event = facts.message_replied(known, when)
-            if event is not None:
-                tx.message_replied(message_id, when)
-                tx.append([event], self.clock.now())
+            if facts.message_replied(message, when) is not None:
+                uow.commit()  # of two replies racing, one updates the message's version
 
     # -- cases ----------------------------------------------------------------------------
 
@@ -261,35 +248,31 @@ class AfterSale(Oversight):
         return _repeated_after_a_race(lambda: self._open(request, when))
 
     def _open(self, request: OpenRequest, when: datetime) -> dict[str, Any]:
-        refused: CommandRefused | None = None
-        with self.store.transaction() as tx:
-            known = tx.case(request.case_id)
-            if known is not None:
-                if known.request != request.fingerprint():
-                    raise Conflict(
-                        f"case {request.case_id} was already opened with other fields",
-                        case_id=request.case_id,
+        while True:
+            with self.storage.unit_of_work() as uow:
+                known = uow.cases.get(request.case_id)
+                if known is not None:
+                    if known.request != request.fingerprint():
+                        raise Conflict(
+                            f"case {request.case_id} was already opened with other fields",
+                            case_id=request.case_id,
+                        )
+                    return case_view(known)
+                order = self._order(uow, request.order_id)
+                if when < order.paid_at:
+                    raise OutOfOrder(
+                        f"case {request.case_id}: {iso(when)} is before the order was paid"
                     )
-                return case_view(known)
-            order = self._order(tx, request.order_id)
-            if when < order.paid_at:
-                raise OutOfOrder(
-                    f"case {request.case_id}: {iso(when)} is before the order was paid"
-                )
-            self.rules.check_opener(order, request)
-            self._not_before_cases(tx, order, when, "opened")
-            self._open_case(tx, order, when)  # an overdue case on the order moves on first
-            policy = self.policies.in_force(tx, when)
-            try:
-                case, events = self.rules.open(order, policy, request, when)
-            except CommandRefused as error:  # the overdue timeouts written above stay
-                refused = error
-            else:
-                tx.add_case(case)
-                self._commit(tx, order, events)
-        if refused is not None:
-            raise refused
-        return case_view(case)
+                self.rules.check_opener(order, request)
+                self._not_before_cases(uow, order, when, "opened")
+                pending = self._open_case(uow, order)
+                if pending is not None and self._timed_out(uow, *pending, order, when):
+                    continue  # an overdue case on the order moved on first, and that stands
+                policy = self.policies.in_force(uow, when)
+                case, _ = self.rules.open(order, policy, request, when)
+                uow.cases.add(case)
+                uow.commit()
+                return case_view(case)
 
     def act(
         self,
@@ -314,33 +297,28 @@ class AfterSale(Oversight):
         if actor_id is not None:
             actor_id = check.identifier(actor_id, "actor_id")
         self._identified(who, actor_id)
-        refused: CommandRefused | None = None
-        with self.store.transaction() as tx:
-            case = self._case(tx, case_id)
-            # "now" is read with the case in hand, so a writer that committed while this one
-            # waited for the database is never in this one's future
-            when = self._clamped(given)
-            if when < case.updated_at:
-                raise OutOfOrder(
-                    f"case {case_id}: {iso(when)} is before its latest transition "
-                    f"({iso(case.updated_at)})",
-                    case_id=case_id,
-                    state=case.state.value,
-                    action=wanted.value,
-                )
-            order = self._order(tx, case.order_id)
-            self.rules.check_actor(case, order, wanted, who, actor_id)
-            policy = self._catch_up(tx, case, order, when)
-            try:
-                event = self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
-            except CommandRefused as error:  # the overdue timeouts written above stay
-                refused = error
-            else:
-                tx.save_case(case)
-                self._commit(tx, order, [event])
-        if refused is not None:
-            raise refused
-        return case_view(case)
+        while True:
+            with self.storage.unit_of_work() as uow:
+                case = self._case(uow, case_id)
+                # "now" is read with the case in hand, so a writer that committed while this
+                # one waited for the database is never in this one's future
+                when = self._clamped(given)
+                if when < case.updated_at:
+                    raise OutOfOrder(
+                        f"case {case_id}: {iso(when)} is before its latest transition "
+                        f"({iso(case.updated_at)})",
+                        case_id=case_id,
+                        state=case.state.value,
+                        action=wanted.value,
+                    )
+                order = self._order(uow, case.order_id)
+                self.rules.check_actor(case, order, wanted, who, actor_id)
+                policy = self.policies.pinned(uow, case.policy_version)
+                if self._timed_out(uow, case, policy, order, when):
+                    continue  # the timeouts stand; the action gets a unit of work of its own
+                self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
+                uow.commit()
+                return case_view(case)
 
     def catch_up(self, case_id: str, *, at: Instant = None) -> dict[str, Any]:
         """Take one case's timeouts due at or before ``at`` (default now), chained ones
@@ -353,9 +331,12 @@ class AfterSale(Oversight):
         """
         given = self._not_ahead(at)
         case_id = check.identifier(case_id, "case_id")
-        with self.store.transaction() as tx:
-            case = self._case(tx, case_id)
-            self._catch_up(tx, case, self._order(tx, case.order_id), self._clamped(given))
+        with self.storage.unit_of_work() as uow:
+            case = self._case(uow, case_id)
+            policy = self.policies.pinned(uow, case.policy_version)
+            self._timed_out(
+                uow, case, policy, self._order(uow, case.order_id), self._clamped(given)
+            )
         return case_view(case)
 
     def fire_due(self, until: Instant = None, batch: int = 500) -> int:
@@ -376,13 +357,16 @@ class AfterSale(Oversight):
 
     def case(self, case_id: str) -> dict[str, Any]:
         """A case with its history, its deadline and the actions allowed next."""
-        with self.store.read() as tx:
-            case = self._case(tx, case_id)
-        return case_view(case, self.store.history(case_id))
+        case = self.storage.reads.case(check.identifier(case_id, "case_id"))
+        if case is None:
+            raise NotFound(f"no case {case_id}", case_id=case_id)
+        return case_view(case, self.storage.reads.history(case_id))
 
     def order(self, order_id: str) -> dict[str, Any]:
-        with self.store.read() as tx:
-            return order_view(self._order(tx, order_id))
+        order = self.storage.reads.order(check.identifier(order_id, "order_id"))
+        if order is None:
+            raise NotFound(f"no order {order_id}")
+        return order_view(order)
 
     def cases(
         self,
@@ -403,7 +387,7 @@ class AfterSale(Oversight):
         if kind is not None:
             check.choice(kind, "kind", frozenset(Kind.__members__))
         filters = {"shop_id": shop_id, "state": state, "kind": kind}
-        return [case_view(case) for case in self.store.list_cases(filters, limit, after)]
+        return [case_view(case) for case in self.storage.reads.list_cases(filters, limit, after)]
 
     def events_after(self, cursor: str | int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """The outbox a host relays: up to ``limit`` (at most 10,000) committed events after
@@ -412,7 +396,7 @@ class AfterSale(Oversight):
         twice (on PostgreSQL an event waits until every older transaction has ended)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput(f"limit must be a whole number, 1 or more, not {limit!r:.40}")
-        return self.store.events_after(cursor, min(limit, 10_000))
+        return self.storage.reads.events_after(cursor, min(limit, 10_000))
 
     def log(self, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """The event log as it stands: up to ``limit`` (at most 10,000) events visible now
@@ -423,7 +407,7 @@ class AfterSale(Oversight):
             raise InvalidInput(f"after must be a seq, 0 or more, not {after!r:.40}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput(f"limit must be a whole number, 1 or more, not {limit!r:.40}")
-        return self.store.log_after(after, min(limit, 10_000))
+        return self.storage.reads.log_after(after, min(limit, 10_000))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -437,51 +421,45 @@ class AfterSale(Oversight):
             raise InvalidInput("actor_id is required for the platform: give the operator's id")
 
     @staticmethod
-    def _not_before_cases(tx: Transaction, order: Order, at: datetime, what: str) -> None:
+    def _not_before_cases(uow: UnitOfWork, order: Order, at: datetime, what: str) -> None:
         """A fact of the order dated before one of its cases last moved would run that case's
         history backwards (opened while another case was still open, shipped while a
         cancellation was pending)."""
-        last = tx.last_case_change(order.order_id)
+        last = uow.cases.last_change(order.order_id)
         if last is not None and at < last:
             raise OutOfOrder(
                 f"order {order.order_id}: {what} at {iso(at)}, before one of its cases last "
                 f"moved ({iso(last)})"
             )
 
-    def _order(self, tx: Transaction, order_id: str) -> Order:
-        order = tx.order(check.identifier(order_id, "order_id"))
+    def _order(self, uow: UnitOfWork, order_id: str) -> Order:
+        order = uow.orders.get(check.identifier(order_id, "order_id"))
         if order is None:
             raise NotFound(f"no order {order_id}")
         return order
 
-    def _case(self, tx: Transaction, case_id: str) -> Case:
-        case = tx.case(check.identifier(case_id, "case_id"))
+    def _case(self, uow: UnitOfWork, case_id: str) -> Case:
+        case = uow.cases.get(check.identifier(case_id, "case_id"))
         if case is None:
             raise NotFound(f"no case {case_id}", case_id=case_id)
         return case
 
-    def _open_case(
-        self, tx: Transaction, order: Order, at: datetime
-    ) -> tuple[Case, Policy] | None:
-        """The order's open case, after its overdue timeouts; None if it has none (left)."""
+    def _open_case(self, uow: UnitOfWork, order: Order) -> tuple[Case, Policy] | None:
+        """The order's open case and its pinned policy; None if it has none."""
         if order.open_case_id is None:
             return None
-        case = self._case(tx, order.open_case_id)
-        policy = self._catch_up(tx, case, order, at)
-        return None if case.is_terminal else (case, policy)
+        case = self._case(uow, order.open_case_id)
+        return case, self.policies.pinned(uow, case.policy_version)
 
-    def _catch_up(self, tx: Transaction, case: Case, order: Order, at: datetime) -> Policy:
-        """Write the timeouts of ``case`` due at or before ``at``; the case's pinned policy."""
-        policy = self.policies.pinned(tx, case.policy_version)
-        caught_up = self.rules.catch_up(case, order, policy, at)
-        if caught_up:
-            tx.save_case(case)
-            self._commit(tx, order, caught_up)
-        return policy
-
-    def _commit(self, tx: Transaction, order: Order, written: list[Event]) -> None:
-        tx.save_order(order)
-        tx.append(written, self.clock.now())
+    def _timed_out(
+        self, uow: UnitOfWork, case: Case, policy: Policy, order: Order, at: datetime
+    ) -> bool:
+        """Take the timeouts of ``case`` due at or before ``at`` and commit them, in this
+        unit of work, which then holds nothing else; whether there were any."""
+        if not self.rules.catch_up(case, order, policy, at):
+            return False
+        uow.commit()
+        return True
 
 
 def _repeated_after_a_race(command: Callable[[], T]) -> T:

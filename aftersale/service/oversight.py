@@ -18,7 +18,7 @@ from aftersale.domain.model import TERMINAL_STATES
 from aftersale.errors import InvalidInput, NotFound
 from aftersale.service import verification
 from aftersale.service.policies import PolicyBook
-from aftersale.service.ports import Store
+from aftersale.service.ports import Storage
 from aftersale.service.snapshots import SnapshotTaker, shop_report
 
 Instant = datetime | str | None
@@ -29,7 +29,7 @@ MAX_KEEP_DAYS = 36_500  # a hundred years: more is a typo, and overflows the cal
 class Oversight:
     """Health reports and snapshots, the timers' backlog, quarantine and ``verify``."""
 
-    store: Store
+    storage: Storage
     policies: PolicyBook
     clock: Clock
     clock_skew: timedelta
@@ -67,14 +67,14 @@ class Oversight:
         and (unless ``snapshots`` is False: the daemon's sweep line does without) each shop's
         latest daily snapshot."""
         now = self.clock.now()
-        backlog = self.store.backlog(now)
+        backlog = self.storage.reads.backlog(now)
         oldest = backlog.pop("oldest_overdue_at")
         upcoming = backlog["next_deadline_at"]
         backlog["now"] = iso(now)
         backlog["oldest_lag_seconds"] = 0.0 if oldest is None else (now - oldest).total_seconds()
         backlog["next_deadline_at"] = iso(upcoming)
         if snapshots:
-            latest = self.store.latest_snapshot_per_shop().items()
+            latest = self.storage.health.latest_snapshot_per_shop().items()
             backlog["last_snapshots"] = {shop_id: iso(taken) for shop_id, taken in latest}
         return backlog
 
@@ -84,10 +84,12 @@ class Oversight:
             raise InvalidInput("this engine was built without health settings")
         shop_id = check.identifier(shop_id, "shop_id")
         when = self._at(as_of)
-        if not self.store.has_shop(shop_id):
+        if not self.storage.health.has_shop(shop_id):
             raise NotFound(f"no shop {shop_id}")
-        report = shop_report(self.store, shop_id, when, self.health_settings)
-        last = [row for row in self.store.snapshots(shop_id, 2) if row["taken_at"] <= when]
+        report = shop_report(self.storage.health, shop_id, when, self.health_settings)
+        last = [
+            row for row in self.storage.health.snapshots(shop_id, 2) if row["taken_at"] <= when
+        ]
         if last and last[0]["alert_open"]:
             report["alerts"] = [
                 {"type": "clearance_risk", "open": True, "last_snapshot": iso(last[0]["taken_at"])}
@@ -138,7 +140,7 @@ class Oversight:
     def rebuild_health(self, on_events: Callable[[int], None] = lambda count: None) -> int:
         """Recompute the health rollups from the event log (after health.toml changed, or to
         check them); how many orders and messages they now hold."""
-        return self.store.rebuild_health(self.clock.now(), on_events)
+        return self.storage.health.rebuild(self.clock.now(), on_events)
 
     def prune_health(
         self, keep_days: int | None = None, should_stop: Callable[[], bool] = lambda: False
@@ -149,7 +151,7 @@ class Oversight:
         keep = self.rollup_keep_days(keep_days)
         # a whole UTC hour, the rollups' unit: no hour is left half-pruned
         before = hour_of(self.clock.now() - timedelta(days=keep))
-        pruned = self.store.prune_health(before, should_stop)
+        pruned = self.storage.health.prune(before, should_stop)
         items, hours = pruned or (0, 0)
         return {"kept_from": iso(before), "items": items, "hours": hours, "pruned": bool(pruned)}
 
@@ -173,7 +175,7 @@ class Oversight:
 
     def health_history(self, shop_id: str, days: int = 30) -> list[dict[str, Any]]:
         """The shop's last ``days`` snapshots, oldest first."""
-        rows = self.store.snapshots(check.identifier(shop_id, "shop_id"), max(1, days))
+        rows = self.storage.health.snapshots(check.identifier(shop_id, "shop_id"), max(1, days))
         return [
             {
                 "taken_at": iso(r["taken_at"]),
@@ -187,14 +189,18 @@ class Oversight:
     def verify(self) -> list[dict[str, str]]:
         """Every violation of the invariants in the database (empty when all hold), read as
         one consistent snapshot (:mod:`aftersale.service.verification`)."""
-        return [violation.as_dict() for violation in verification.verify(self.store)]
+        return [violation.as_dict() for violation in verification.verify(self.storage.reads)]
 
     def retry_case(self, case_id: str) -> bool:
         """Put a quarantined case back in the sweep; False when it was not quarantined."""
-        with self.store.read() as tx:
-            if tx.case(check.identifier(case_id, "case_id")) is None:
+        with self.storage.unit_of_work() as uow:
+            if uow.cases.get(check.identifier(case_id, "case_id")) is None:
                 raise NotFound(f"no case {case_id}", case_id=case_id)
-        return self.store.release(case_id)
+            if not uow.cases.quarantined(case_id):
+                return False
+            uow.cases.release(case_id)
+            uow.commit()
+        return True
 
     def policy_versions(self) -> list[dict[str, Any]]:
         """The policy versions of the database, oldest first: when each was stored, how many
@@ -203,7 +209,7 @@ class Oversight:
         listed before a case stores it, with no ``stored_at``; so is a version cases name that
         the database lacks (``verify`` reports it)."""
         current = self.policies.current.version
-        rows = self.store.policy_usage({state.value for state in TERMINAL_STATES})
+        rows = self.storage.reads.policy_usage({state.value for state in TERMINAL_STATES})
         if not any(row["version"] == current for row in rows):
             rows.append({"version": current, "stored_at": None, "cases": 0, "open_cases": 0})
         return [

@@ -14,7 +14,7 @@ from typing import Any
 from aftersale.config import policy_from_document
 from aftersale.domain.policy import Policy
 from aftersale.errors import StorageError
-from aftersale.service.ports import Transaction
+from aftersale.service.ports import UnitOfWork
 
 
 class PolicyBook:
@@ -24,17 +24,20 @@ class PolicyBook:
         self._pinned: dict[str, Policy] = {current.version: current}
         self._stored = False
 
-    def in_force(self, tx: Transaction, at: datetime) -> Policy:
-        """The current policy, stored (if not yet) in the same transaction that pins a case."""
+    def in_force(self, uow: UnitOfWork, at: datetime) -> Policy:
+        """The current policy, stored (if not yet) in the unit of work that pins a case."""
         if not self._stored:  # once seen committed in the database it never goes away
-            self._stored = tx.save_policy(self.current.version, self._document, at)
+            version = self.current.version
+            self._stored = uow.policies.get(version) is not None
+            if not self._stored:
+                uow.policies.add(version, self._document, at)
         return self.current
 
-    def pinned(self, tx: Transaction, version: str) -> Policy:
+    def pinned(self, uow: UnitOfWork, version: str) -> Policy:
         """The policy a case was opened under, rebuilt from the database when it is old."""
         policy = self._pinned.get(version)
         if policy is None:
-            document = tx.policy_document(version)
+            document = uow.policies.get(version)
             if document is None:
                 raise StorageError(f"policy version {version} is not stored in this database")
             policy = policy_from_document(document)

@@ -25,19 +25,19 @@ from aftersale.domain.health.report import (
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.policy import Policy
 from aftersale.errors import Conflict, NotFound
-from aftersale.service.ports import Store
+from aftersale.service.ports import HealthStore, Storage
 
 READ_ALL = timedelta(hours=6)  # how often a refresh reads every shop again
 SEQ_MARGIN = 1_000  # events before the cursor read again by each refresh
 
 
 def shop_report(
-    store: Store, shop_id: str, as_of: datetime, health: tuple[HealthSettings, str]
+    store: HealthStore, shop_id: str, as_of: datetime, health: tuple[HealthSettings, str]
 ) -> dict[str, Any]:
     """The shop's report as of ``as_of``: from the rollups when they can answer, else from the
     whole event log (the rollups are being rebuilt, or much happened after ``as_of``)."""
     settings, version = health
-    counts = store.health_counts(shop_id, as_of)
+    counts = store.counts(shop_id, as_of)
     if counts is None:
         counts = counts_from_events(store.shop_events(shop_id), as_of, settings)
     return report_from_counts(shop_id, counts, as_of, settings, version)
@@ -45,9 +45,10 @@ def shop_report(
 
 class SnapshotTaker:
     def __init__(
-        self, store: Store, policy: Policy, health: tuple[HealthSettings, str], clock: Clock
+        self, storage: Storage, policy: Policy, health: tuple[HealthSettings, str], clock: Clock
     ) -> None:
-        self.store = store
+        self.storage = storage
+        self.health = storage.health
         self.policy = policy
         self.settings, self.version = health
         self.clock = clock
@@ -67,12 +68,12 @@ class SnapshotTaker:
         now = self.clock.now()
         if self._next is None or self._read_all_at is None or now - self._read_all_at > READ_ALL:
             self._next, self._read_all_at = self._next or {}, now
-            self._cursor = self.store.last_seq()
-            for shop_id, (market, first_paid) in self.store.shop_markets().items():
+            self._cursor = self.health.last_seq()
+            for shop_id, (market, first_paid) in self.health.shop_markets().items():
                 if shop_id not in self._next:
                     self._track(shop_id, market, first_paid)
             return
-        paid = self.store.orders_paid_after(max(0, self._cursor - SEQ_MARGIN))
+        paid = self.health.orders_paid_after(max(0, self._cursor - SEQ_MARGIN))
         for shop_id, market, paid_at, seq in paid:
             self._cursor = max(self._cursor, seq)
             if shop_id not in self._next:
@@ -81,7 +82,7 @@ class SnapshotTaker:
     def _track(self, shop_id: str, market: str, first_paid: datetime) -> None:
         """A shop seen for the first time: its next snapshot is after its last one, if another
         process took any, else after its first order."""
-        last = self.store.snapshots(shop_id, 1)
+        last = self.health.snapshots(shop_id, 1)
         self._start(shop_id, market, last[0]["taken_at"] if last else first_paid)
 
     def _start(self, shop_id: str, market: str, after: datetime) -> None:
@@ -143,14 +144,15 @@ class SnapshotTaker:
         zone = self._zones.get(shop_id)
         if zone is None:
             raise NotFound(f"no shop {shop_id}")
-        with self.store.transaction() as tx:
-            tx.delete_snapshots(shop_id, start, end)
+        with self.storage.unit_of_work() as uow:
+            uow.snapshots.delete(shop_id, start, end)
+            uow.commit()
         midnights, midnight = [], next_local_midnight(start - timedelta(microseconds=1), zone)
         while midnight <= end:
             midnights.append(midnight)
             midnight = next_local_midnight(midnight, zone)
         # one pass over the shop's log for all the days, not one fold per day
-        events = self.store.shop_events(shop_id)
+        events = self.health.shop_events(shop_id)
         for midnight, counts in counts_through(events, midnights, self.settings):
             report = report_from_counts(shop_id, counts, midnight, self.settings, self.version)
             self._snapshot(shop_id, midnight, report, announce=False)
@@ -167,17 +169,17 @@ class SnapshotTaker:
     ) -> None:
         settings = self.settings
         if report is None:
-            report = shop_report(self.store, shop_id, midnight, (settings, self.version))
+            report = shop_report(self.health, shop_id, midnight, (settings, self.version))
         score = report["score"]
-        with self.store.transaction() as tx:
-            earlier = tx.last_snapshots(shop_id, settings.alert_consecutive_days - 1, midnight)
+        with self.storage.unit_of_work() as uow:
+            earlier = uow.snapshots.before(shop_id, settings.alert_consecutive_days - 1, midnight)
             was_open = bool(earlier and earlier[0]["alert_open"])
             streak = [score, *(row["score"] for row in earlier)]
             raised, cleared = clearance_alert(streak, was_open, settings)
             is_open = raised or (was_open and not cleared)
             if is_open:
                 report["alerts"] = [{"type": "clearance_risk", "open": True}]
-            tx.add_snapshot(
+            uow.snapshots.add(
                 {
                     "shop_id": shop_id,
                     "taken_at": midnight,
@@ -196,4 +198,5 @@ class SnapshotTaker:
                     if raised
                     else settings.alert_clear_at_or_above,
                 }
-                tx.append([Event(kind, midnight, None, shop_id, data=data)], self.clock.now())
+                uow.events.record(Event(kind, midnight, None, shop_id, data=data))
+            uow.commit()

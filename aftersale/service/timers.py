@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 
 from aftersale.clock import Clock
 from aftersale.domain.cases import CaseRules
-from aftersale.domain.events import Event, approaching
+from aftersale.domain.events import approaching
 from aftersale.domain.model import SELLER_WAITING_STATES, Case, Order
 from aftersale.service.policies import PolicyBook
-from aftersale.service.ports import Store, Transaction
+from aftersale.service.ports import Storage, UnitOfWork
 
 log = logging.getLogger("aftersale.timers")
 
@@ -37,8 +37,10 @@ class SweepReport:
 
 
 class TimerSweep:
-    def __init__(self, store: Store, policies: PolicyBook, rules: CaseRules, clock: Clock) -> None:
-        self.store = store
+    def __init__(
+        self, storage: Storage, policies: PolicyBook, rules: CaseRules, clock: Clock
+    ) -> None:
+        self.storage = storage
         self.policies = policies
         self.rules = rules
         self.clock = clock
@@ -67,13 +69,12 @@ class TimerSweep:
         sent = 0
         states = sorted(state.value for state in SELLER_WAITING_STATES)
         while True:
-            with self.store.transaction() as tx:
-                due = tx.claim_reminders(now, now + before, states, max(1, batch))
-                tx.append(
-                    [approaching(case, _reminder_at(case, before)) for case in due],
-                    self.clock.now(),
-                )
-                tx.mark_reminded(due)
+            with self.storage.unit_of_work() as uow:
+                due = uow.cases.claim_reminders(now, now + before, states, max(1, batch))
+                for case in due:
+                    approaching(case, _reminder_at(case, before))
+                    uow.cases.reminded(case)
+                uow.commit()
             sent += len(due)
             if len(due) < batch:
                 return sent
@@ -82,62 +83,58 @@ class TimerSweep:
         """Whether a claim could find anything, asked without a write lock: on SQLite a claim
         takes the database's one write lock, which an idle daemon (or a replay, before every
         line) would otherwise take for nothing."""
-        with self.store.read() as tx:
-            return tx.any_due(until)
+        return self.storage.reads.any_due(until)
 
     def _batch(self, until: datetime, size: int) -> tuple[int, int, int]:
-        """Claim up to ``size`` due cases and time them out in memory; write it all at once.
+        """Claim up to ``size`` due cases and time them out in memory, in one unit of work.
 
         Claimed cases come in (deadline, case_id) order and every unclaimed due case sorts
         after the last one claimed, so a deadline a timeout starts is taken in this batch when
         it sorts before that last one, and left for the next batch otherwise.
         """
-        with self.store.transaction() as tx:
-            claimed = tx.claim_due(until, size)
+        with self.storage.unit_of_work() as uow:
+            claimed = uow.cases.claim_due(until, size)
             if not claimed:
                 return 0, 0, 0
-            quarantined = 0
-            by_order = tx.orders(sorted({case.order_id for case in claimed}))
+            by_order = uow.orders.get_many(sorted({case.order_id for case in claimed}))
             horizon = _key(claimed[-1])
             queue = [(_key(case), index) for index, case in enumerate(claimed)]
             heapq.heapify(queue)
-            events: list[Event] = []
-            moved: dict[str, Case] = {}
-            changed_orders: dict[str, Order] = {}
+            fired: dict[str, int] = {}  # timeouts taken, by case
+            quarantined = 0
             while queue:
                 _, index = heapq.heappop(queue)
                 case = claimed[index]
                 order = by_order.get(case.order_id)
                 try:
-                    before = _money(order)
-                    events.append(self._time_out(tx, case, order))
+                    self._time_out(uow, case, order)
                 except Exception as error:  # a bug or bad data: set this case aside, go on
-                    self._quarantine(tx, case, error)
+                    self._quarantine(uow, case, order, error)
+                    fired.pop(case.case_id, None)
                     quarantined += 1
-                    moved.pop(case.case_id, None)
-                    changed_orders.pop(case.order_id, None)
-                    events = [event for event in events if event.case_id != case.case_id]
                     continue
-                moved[case.case_id] = case
-                if order is not None and _money(order) != before:
-                    changed_orders[order.order_id] = order
+                fired[case.case_id] = fired.get(case.case_id, 0) + 1
                 chained = case.deadline_at is not None and case.deadline_at <= until
                 if chained and _key(case) <= horizon:
                     heapq.heappush(queue, (_key(case), index))
-            tx.save_cases(list(moved.values()))
-            tx.save_orders(list(changed_orders.values()))
-            tx.append(events, self.clock.now())
-            return len(events), len(claimed), quarantined
+            uow.commit()
+            return sum(fired.values()), len(claimed), quarantined
 
-    def _time_out(self, tx: Transaction, case: Case, order: Order | None) -> Event:
+    def _time_out(self, uow: UnitOfWork, case: Case, order: Order | None) -> None:
         if order is None:
             raise LookupError(f"order {case.order_id} of case {case.case_id} is missing")
-        policy = self.policies.pinned(tx, case.policy_version)
-        return self.rules.time_out(case, order, policy)
+        policy = self.policies.pinned(uow, case.policy_version)
+        self.rules.time_out(case, order, policy)
 
-    def _quarantine(self, tx: Transaction, case: Case, error: Exception) -> None:
+    def _quarantine(
+        self, uow: UnitOfWork, case: Case, order: Order | None, error: Exception
+    ) -> None:
+        """Set the case aside with its error; nothing of its timeout, or of its order's
+        change, is written (an order has one open case, so nothing else changed it)."""
         log.error("timeout of case %s failed, quarantined: %r", case.case_id, error)
-        tx.quarantine(case.case_id, self.clock.now(), f"{type(error).__name__}: {error}")
+        uow.cases.quarantine(case, self.clock.now(), f"{type(error).__name__}: {error}")
+        if order is not None:
+            uow.forget(order)
 
 
 def _reminder_at(case: Case, before: timedelta) -> datetime:
@@ -148,10 +145,3 @@ def _reminder_at(case: Case, before: timedelta) -> datetime:
 def _key(case: Case) -> tuple[datetime, str]:
     assert case.deadline_at is not None
     return case.deadline_at, case.case_id
-
-
-def _money(order: Order | None) -> tuple[object, ...]:
-    """What a timeout can change on an order."""
-    if order is None:
-        return ()
-    return order.open_case_id, order.refunded_total, order.cancelled_at

@@ -12,10 +12,10 @@ from aftersale.config import policy_from_document
 from aftersale.domain.invariants import Snapshot, Violation, check_snapshot
 from aftersale.domain.policy import Policy
 from aftersale.errors import AfterSaleError
-from aftersale.service.ports import Store
+from aftersale.service.ports import ReadModel
 
 
-def verify(store: Store) -> list[Violation]:
+def verify(store: ReadModel) -> list[Violation]:
     """Every violation of the invariants in the database (empty when all hold)."""
     snapshot = Snapshot()
     for table, row in store.verification_rows():

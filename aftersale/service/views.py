@@ -1,35 +1,50 @@
-"""What the façade hands back: plain, JSON-ready dicts of orders and cases."""
+"""What the façade hands back: plain, JSON-ready dicts of orders and cases, their keys the
+aggregates' shown fields (aftersale.domain.declared) and what is worked out from them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 from functools import cache
 from typing import Any
 
 from aftersale.clock import iso
+from aftersale.domain.declared import attributes
 from aftersale.domain.model import Case, Kind, Order, State
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.domain.workflows.base import REQUESTERS
 
 
+def shown(aggregate: object) -> dict[str, Any]:
+    """The fields of an aggregate its view shows (aftersale.domain.declared), JSON-ready."""
+    return {name: plain(getattr(aggregate, name)) for name in _shown(type(aggregate))}
+
+
+def _shown(aggregate: type) -> tuple[str, ...]:
+    return tuple(field.name for field in attributes(aggregate) if field.shown)
+
+
+def plain(value: Any) -> Any:
+    """Instants as ISO 8601 UTC text, money as text, words of workflows.md as their values."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
 def order_view(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "shop_id": order.shop_id,
-        "buyer_id": order.buyer_id,
-        "market": order.market,
-        "currency": order.currency,
-        "amount": str(order.amount),
-        "refunded_total": str(order.refunded_total.quantize(order.amount)),
-        "refundable": str(order.refundable.quantize(order.amount)),
-        "paid_at": iso(order.paid_at),
-        "dispatch_by": iso(order.dispatch_by),
-        "shipped_at": iso(order.shipped_at),
-        "delivered_at": iso(order.delivered_at),
-        "cancelled_at": iso(order.cancelled_at),
-        "tracking": order.tracking,
-        "open_case_id": order.open_case_id,
-    }
+    view = {}
+    for name, value in shown(order).items():
+        view[name] = value
+        if name == "refunded_total":  # to the cent of the amount, and what is left beside it
+            view[name] = str(order.refunded_total.quantize(order.amount))
+            view["refundable"] = str(order.refundable.quantize(order.amount))
+    return view
 
 
 def history_entry(event: dict[str, Any]) -> dict[str, Any]:
@@ -64,24 +79,8 @@ def _requestable(kind: Kind, state: State) -> tuple[tuple[str, tuple[str, ...]],
 
 
 def case_view(case: Case, history: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "case_id": case.case_id,
-        "order_id": case.order_id,
-        "shop_id": case.shop_id,
-        "kind": case.kind.value,
-        "state": case.state.value,
-        "responsibility": case.responsibility.value,
-        "reason": case.reason,
-        "amount": str(case.amount),
-        "currency": case.currency,
-        "opened_by": case.opened_by.value,
-        "opened_at": iso(case.opened_at),
-        "updated_at": iso(case.updated_at),
-        "deadline_at": iso(case.deadline_at),
-        "deadline_action": None if case.deadline_action is None else case.deadline_action.value,
-        "policy_version": case.policy_version,
-        "allowed_actions": allowed_actions(case),
-    }
+    view = shown(case)
+    view["allowed_actions"] = allowed_actions(case)
     if history is not None:
         view["history"] = [
             history_entry(event) for event in history if event["type"] == "case.transition"

@@ -29,7 +29,7 @@ import aftersale
 from aftersale.adapters.db import make_engine
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.schema import cases, events, orders
-from aftersale.adapters.store import SqlStore
+from aftersale.adapters.storage import SqlStorage
 from aftersale.config import read_document
 from aftersale.domain.events import Event
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
@@ -172,7 +172,7 @@ def seed_due_reviews(
 ) -> list[str]:
     """``count`` orders, each with one case in ``pending_review`` timing out with review_timeout.
 
-    Written straight through :class:`SqlStore` transactions of :data:`SEED_CHUNK` rows (no
+    Written straight through units of work of :data:`SEED_CHUNK` rows (no
     command per case), under the policy the daemon will load. Deadline ``i`` is
     ``first_deadline + i * step``: by default spread over the last 30 minutes, all due.
     Returns the case ids, in deadline order.
@@ -183,15 +183,17 @@ def seed_due_reviews(
     if step is None:
         step = timedelta(minutes=30) / max(1, count)
     engine = aftersale.connect(url)  # brings the schema up to date; tells the policy version
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
     document = read_document()
     version = engine.policy.version
-    store = SqlStore(make_engine(url))
+    storage = SqlStorage(make_engine(url), None, lambda: now)
     try:
-        with store.transaction() as tx:
-            tx.save_policy(version, document, now)
+        with storage.unit_of_work() as uow:
+            if uow.policies.get(version) is None:
+                uow.policies.add(version, document, now)
+            uow.commit()
     finally:
-        store.engine.dispose()
+        storage.engine.dispose()
     chunks = [
         _Chunk(url, prefix, start, min(count, start + SEED_CHUNK), first_deadline, step, version)
         for start in range(0, count, SEED_CHUNK)
@@ -218,12 +220,12 @@ class _Chunk:
     amount: Decimal = Decimal("42.50")
 
     def write(self) -> list[str]:
-        """One transaction of ``tx.add_order``, its ``order.paid`` event (kept in the health
-        rollups, as the engine keeps them) and ``tx.add_case``."""
-        store = SqlStore(make_engine(self.url), Rollups(*load_health()))
+        """One unit of work adding the orders, their ``order.paid`` events (kept in the health
+        rollups, as the engine keeps them) and their cases."""
+        storage = SqlStorage(make_engine(self.url), Rollups(*load_health()), _now)
         written = []
         try:
-            with store.transaction() as tx:
+            with storage.unit_of_work() as uow:
                 for number in range(self.start, self.stop):
                     order, case = _due_pair(
                         f"{self.prefix}{number:06d}",
@@ -232,13 +234,18 @@ class _Chunk:
                         self.kind,
                         self.amount,
                     )
-                    tx.add_order(order)
-                    tx.append([_paid(order)], order.paid_at)
-                    tx.add_case(case)
+                    order.recorded.append(_paid(order))
+                    uow.orders.add(order)
+                    uow.cases.add(case)
                     written.append(case.case_id)
+                uow.commit()
         finally:
-            store.engine.dispose()
+            storage.engine.dispose()
         return written
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _paid(order: Order) -> Event:
@@ -256,7 +263,7 @@ def assert_rollups_match_a_rebuild(url: str) -> None:
         engine.rebuild_health()
         assert rollup_rows(engine) == kept
     finally:
-        engine.store.engine.dispose()  # type: ignore[attr-defined]
+        engine.storage.engine.dispose()  # type: ignore[attr-defined]
 
 
 def _write(chunk: _Chunk) -> list[str]:

@@ -45,7 +45,7 @@ def _one_due_review(url: str) -> None:
     engine.order_shipped("O-LATE", at=now - timedelta(days=4))
     opened = now - timedelta(days=3)
     engine.open_case("RO-LATE", "O-LATE", "refund_only", "buyer", "not_received", at=opened)
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
@@ -147,7 +147,7 @@ def test_log_level_warning_hides_the_info_lines_and_keeps_the_warnings(
     worker = daemons.start(*QUIET, "--log-level", "warning")
     engine = aftersale.connect(daemons.url, migrate=False)
     wait_for(lambda: engine.case("RO-LATE")["state"] == "refunded", what="the timeout fired")
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
     assert daemons.stop(worker) == 0
     assert daemons.log(worker) == ""  # no start, sweep, heartbeat or stop line
 

@@ -64,7 +64,7 @@ def test_daemon_once_fires_everything_due_then_nothing_and_reminds_each_seller_d
         at=now - timedelta(hours=40),
         reject_reason="delivered_per_carrier",
     )
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
     db = Db(url)
     before = db.transitions()
 
@@ -113,7 +113,7 @@ def test_daemon_prunes_health_rollups_older_than_kept_and_refuses_to_keep_too_fe
     for number in range(3):  # a shop's orders of seven months ago, and one of last week
         _shipped(engine, f"O-OLD-{number}", long_ago, delivered=True)
     _shipped(engine, "O-NEW", now - timedelta(days=7) + timedelta(days=15), delivered=True)
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
 
     refused = run_cli("daemon", "--once", "--db", url, "--keep-rollup-days", "30")
     assert refused.returncode == 2  # a bad option

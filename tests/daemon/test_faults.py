@@ -71,8 +71,8 @@ def test_racing_writers_and_two_daemons_leave_only_conflicts_and_a_clean_databas
             at=now - timedelta(hours=48) + timedelta(seconds=number / 5),
             actor_id="buyer-a",
         )
-    for _ in range(2):
-        daemons.start("--interval", "0.1", "--batch", "20")
+    for process in [daemons.start("--interval", "0.1", "--batch", "20") for _ in range(2)]:
+        daemons.wait_started(process)  # racing the writers, not still importing when they end
     moves = [
         ("approve", "seller", {}),
         ("reject", "seller", {"reject_reason": "item_used"}),

@@ -63,7 +63,7 @@ def test_a_seller_approving_as_the_daemon_fires_the_timeout_leaves_exactly_one_w
                 except CommandRefused as refused:
                     results[case_id] = refused.code
         finally:
-            engine.store.engine.dispose()  # type: ignore[attr-defined]
+            engine.storage.engine.dispose()  # type: ignore[attr-defined]
 
     threads = [
         threading.Thread(target=seller, args=(case_ids[n::SELLERS],)) for n in range(SELLERS)

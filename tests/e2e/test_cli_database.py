@@ -108,13 +108,13 @@ def test_the_library_reads_without_migrating_only_where_the_schema_is(tmp_path: 
 
 
 @pytest.fixture
-def older_schema(db_url: str) -> str:
+def older_schema(sql_db_url: str) -> str:
     """A database (SQLite file or PostgreSQL schema) left at revision 0004 by a release
     before the outbox's transaction ids, through the project's own migrations."""
-    engine = make_engine(db_url)
+    engine = make_engine(sql_db_url)
     upgrade(engine, "0004")
     engine.dispose()
-    return db_url
+    return sql_db_url
 
 
 @pytest.mark.parametrize(
@@ -132,17 +132,17 @@ def test_an_older_schema_exits_3_saying_so_until_db_upgrade(
 
 
 def test_a_later_releases_schema_is_refused_and_never_downgraded(
-    db_url: str, tmp_path: Path
+    sql_db_url: str, tmp_path: Path
 ) -> None:
-    assert _run(tmp_path, "db", "upgrade", "--db", db_url).returncode == 0
-    engine = sqlalchemy.create_engine(db_url)
+    assert _run(tmp_path, "db", "upgrade", "--db", sql_db_url).returncode == 0
+    engine = sqlalchemy.create_engine(sql_db_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
     for args in (["status", "--json"], ["db", "upgrade"]):
-        done = _run(tmp_path, *args, "--db", db_url)
+        done = _run(tmp_path, *args, "--db", sql_db_url)
         assert done.returncode == 3, done.stderr
         assert "revision 0099, newer than this release's" in done.stderr
-    refused = _run(tmp_path, "status", "--json", "--db", db_url)
+    refused = _run(tmp_path, "status", "--json", "--db", sql_db_url)
     assert json.loads(refused.stdout)["error"]["code"] == "schema_newer"
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [

@@ -184,11 +184,11 @@ def _paid_and_opened(
 
 
 def test_policy_list_counts_the_open_and_all_cases_pinned_to_each_version(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, sql_db_url: str
 ) -> None:
-    upgraded = _run(tmp_path, "db", "upgrade", "--db", db_url)
+    upgraded = _run(tmp_path, "db", "upgrade", "--db", sql_db_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    fresh = _json(_run(tmp_path, "policy", "list", "--db", db_url, "--json"))
+    fresh = _json(_run(tmp_path, "policy", "list", "--db", sql_db_url, "--json"))
     default = load_policy().version
     assert fresh == {
         "policies": [
@@ -201,31 +201,31 @@ def test_policy_list_counts_the_open_and_all_cases_pinned_to_each_version(
             }
         ]
     }
-    assert "not yet: no case opened" in _run(tmp_path, "policy", "list", "--db", db_url).stdout
+    assert "not yet: no case opened" in _run(tmp_path, "policy", "list", "--db", sql_db_url).stdout
 
     now = datetime.now(UTC) - timedelta(minutes=5)
-    engine = aftersale.connect(db_url, migrate=False, require_identity=False)
+    engine = aftersale.connect(sql_db_url, migrate=False, require_identity=False)
     _paid_and_opened(engine, "CX-1", "cancellation", "changed_mind", now)  # free: cancelled
     _paid_and_opened(engine, "RO-1", "refund_only", "not_received", now)  # pending_review
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
     spring = _spring_config(tmp_path)
-    engine = aftersale.connect(db_url, config_dir=spring, migrate=False, require_identity=False)
+    engine = aftersale.connect(sql_db_url, config_dir=spring, migrate=False, require_identity=False)
     _paid_and_opened(engine, "RO-2", "refund_only", "not_received", now)
     _paid_and_opened(engine, "RO-3", "refund_only", "not_received", now)
     engine.act("RO-3", "approve", "seller")  # refunded
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
 
-    listed = _json(_run(tmp_path, "policy", "list", "--db", db_url, "--json"))["policies"]
+    listed = _json(_run(tmp_path, "policy", "list", "--db", sql_db_url, "--json"))["policies"]
     counts = [(p["version"], p["cases"], p["open_cases"], p["in_force"]) for p in listed]
     spring_version = load_policy(spring).version
     assert counts == [(default, 2, 1, True), (spring_version, 2, 1, False)]  # oldest first
     assert all(p["stored_at"] and p["stored_at"].endswith("Z") for p in listed)
     in_spring = _json(
-        _run(tmp_path, "policy", "list", "--db", db_url, "--config", str(spring), "--json")
+        _run(tmp_path, "policy", "list", "--db", sql_db_url, "--config", str(spring), "--json")
     )["policies"]
     assert [p["in_force"] for p in in_spring] == [False, True]
 
-    table = _run(tmp_path, "policy", "list", "--db", db_url)
+    table = _run(tmp_path, "policy", "list", "--db", sql_db_url)
     assert table.returncode == 0, table.stderr
     assert default in table.stdout and spring_version in table.stdout
     assert "in force" in table.stdout and "open cases" in table.stdout

@@ -60,10 +60,10 @@ def test_on_postgresql_the_bare_psycopg_replay_does_the_same_work() -> None:
 def test_a_replay_that_did_less_work_fails_the_figure() -> None:
     def behind_the_recording(engine: AfterSale) -> None:
         # a second engine on the same file: its statements never reach the recording
-        assert engine.store.engine.url.database is not None  # type: ignore[attr-defined]
-        other = connect(str(engine.store.engine.url), clock=engine.clock)  # type: ignore[attr-defined]
+        assert engine.storage.engine.url.database is not None  # type: ignore[attr-defined]
+        other = connect(str(engine.storage.engine.url), clock=engine.clock)  # type: ignore[attr-defined]
         other.order_paid("O9", "S1", "B1", "US", "USD", "20.00")
-        other.store.engine.dispose()  # type: ignore[attr-defined]
+        other.storage.engine.dispose()  # type: ignore[attr-defined]
 
     with pytest.raises(RuntimeError, match=r"did not do the same work: .*orders"):
         same_statements("sqlite://", "recording", _seeded, behind_the_recording)

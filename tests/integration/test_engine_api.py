@@ -242,7 +242,7 @@ def test_a_host_engine_requires_buyers_and_sellers_to_name_themselves(
 ) -> None:
     import aftersale
 
-    host = aftersale.connect("sqlite://", clock=clock)  # identity required by default
+    host = aftersale.connect("memory://", clock=clock)  # identity required by default
     _delivered(host)
     with pytest.raises(InvalidInput, match="actor_id is required"):
         host.open_case("RR-1", "US-100231", "return_refund", "buyer", "damaged", at=DELIVERED)

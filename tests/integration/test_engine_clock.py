@@ -30,7 +30,7 @@ REVIEW_DEADLINE = OPENED + timedelta(days=2)
 SHOP, BUYER = "shop-lumen-audio", "buyer-ada"
 
 
-def _engine(clock: VirtualClock, url: str = "sqlite://", **options: object) -> aftersale.AfterSale:
+def _engine(clock: VirtualClock, url: str = "memory://", **options: object) -> aftersale.AfterSale:
     engine = aftersale.connect(url, clock=clock, **options)  # type: ignore[arg-type]
     for instant, record in (
         (PAID, lambda: engine.order_paid("US-1", SHOP, BUYER, "US", "USD", "59.90", at=PAID)),
@@ -140,7 +140,7 @@ def test_the_skew_is_the_hosts_to_set_and_is_checked() -> None:
         strict.complaint_filed("US-1", at=iso(OPENED + timedelta(microseconds=1)))
     for bad in (timedelta(hours=2), timedelta(seconds=-1), 5):
         with pytest.raises(InvalidInput, match="clock_skew"):
-            aftersale.connect("sqlite://", clock=clock, clock_skew=bad)  # type: ignore[arg-type]
+            aftersale.connect("memory://", clock=clock, clock_skew=bad)  # type: ignore[arg-type]
 
 
 def test_the_platform_names_its_operator_when_the_host_requires_it() -> None:
@@ -160,7 +160,7 @@ def test_the_platform_names_its_operator_when_the_host_requires_it() -> None:
 def test_the_cli_refuses_an_at_ahead_of_the_clock(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'aftersale.db'}"
     engine = _engine(VirtualClock(OPENED), url)
-    engine.store.engine.dispose()  # type: ignore[attr-defined]
+    engine.storage.engine.dispose()  # type: ignore[attr-defined]
     ahead = "2999-01-01T00:00:00Z"
     result = subprocess.run(
         [
@@ -190,6 +190,6 @@ def test_no_snapshot_is_taken_of_a_day_still_to_come() -> None:
 
 def test_a_clock_at_the_calendars_end_refuses_instants_without_overflowing() -> None:
     clock = VirtualClock(datetime(9999, 12, 31, 23, 59, 58, tzinfo=UTC))
-    engine = aftersale.connect("sqlite://", clock=clock, require_identity=False)
+    engine = aftersale.connect("memory://", clock=clock, require_identity=False)
     with pytest.raises(InvalidInput):
         engine.order_paid("US-9", SHOP, BUYER, "US", "USD", "1.00", at="9999-12-31T23:59:59Z")

@@ -38,16 +38,16 @@ def test_an_engine_under_another_health_toml_folds_the_log_until_rebuilt(
     first = make_engine(url)
     _busy_shop(first, clock)
     second = make_engine(url, config_dir=other_health_toml(tmp_path))
-    assert first.store.health_counts(SHOP, clock.now()) is not None
-    assert second.store.health_counts(SHOP, clock.now()) is None  # built under the first file
+    assert first.storage.health.counts(SHOP, clock.now()) is not None
+    assert second.storage.health.counts(SHOP, clock.now()) is None  # built under the first file
     report = second.health(SHOP)
     assert report == _from_log(second, clock.now())
     assert report != first.health(SHOP)  # the 7-day windows really count something else
 
     assert second.rebuild_health() == 12 + 12  # orders and messages
-    assert second.store.health_counts(SHOP, clock.now()) is not None
+    assert second.storage.health.counts(SHOP, clock.now()) is not None
     assert second.health(SHOP) == report
-    assert first.store.health_counts(SHOP, clock.now()) is None  # now the first one folds
+    assert first.storage.health.counts(SHOP, clock.now()) is None  # now the first one folds
     assert first.health(SHOP) == _from_log(first, clock.now())
 
 
@@ -56,12 +56,12 @@ def test_rollups_never_built_are_not_trusted(
 ) -> None:
     engine = make_engine()
     _busy_shop(engine, clock)
-    with engine.store.engine.begin() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.begin() as connection:  # type: ignore[attr-defined]
         connection.execute(sqlalchemy.delete(health_rollups))  # as after an upgrade
-    assert engine.store.health_counts(SHOP, clock.now()) is None
+    assert engine.storage.health.counts(SHOP, clock.now()) is None
     assert engine.health(SHOP) == _from_log(engine, clock.now())
     engine.rebuild_health()
-    assert engine.store.health_counts(SHOP, clock.now()) is not None
+    assert engine.storage.health.counts(SHOP, clock.now()) is not None
     assert engine.health(SHOP) == _from_log(engine, clock.now())
 
 
@@ -71,10 +71,10 @@ def test_too_much_after_the_instant_asked_about_folds_the_log(
     engine = make_engine()
     _busy_shop(engine, clock)
     back = clock.now() - timedelta(days=5)
-    assert engine.store.health_counts(SHOP, back) is not None  # the later orders taken back
+    assert engine.storage.health.counts(SHOP, back) is not None  # the later orders taken back
     assert engine.health(SHOP, as_of=back) == _from_log(engine, back)
     monkeypatch.setattr(rollups_reading, "REWIND_LIMIT", 3)
-    assert engine.store.health_counts(SHOP, back) is None
+    assert engine.storage.health.counts(SHOP, back) is None
     assert engine.health(SHOP, as_of=back) == _from_log(engine, back)
 
 
@@ -99,7 +99,7 @@ def test_examples_reach_past_many_messages_that_do_not_count_yet(
     clock.move_to(clock.now() + timedelta(days=2))
     for n in range(30):
         engine.message_received(f"M-fresh-{n:02d}", SHOP, None)
-    assert engine.store.health_counts(SHOP, clock.now()) is not None  # from the rollups
+    assert engine.storage.health.counts(SHOP, clock.now()) is not None  # from the rollups
     report = engine.health(SHOP)
     chat = report["dimensions"]["customer_service"]["metrics"]["chat_response_rate_24h"]
     assert (chat["numerator"], chat["denominator"]) == (0, 2)

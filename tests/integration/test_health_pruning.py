@@ -36,21 +36,21 @@ def _from_log(engine: AfterSale, as_of: datetime) -> dict[str, Any]:
 
 def _oldest(engine: AfterSale) -> tuple[datetime | None, datetime | None]:
     """The oldest item instant and the oldest hour the rollups hold."""
-    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.connect() as connection:  # type: ignore[attr-defined]
         item = connection.execute(sqlalchemy.select(sqlalchemy.func.min(health_items.c.at)))
         hour = connection.execute(sqlalchemy.select(sqlalchemy.func.min(health_hours.c.hour)))
         return item.scalar(), hour.scalar()
 
 
 def _kept_from(engine: AfterSale) -> datetime | None:
-    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.connect() as connection:  # type: ignore[attr-defined]
         return connection.execute(sqlalchemy.select(health_rollups.c.kept_from)).scalar()
 
 
 def test_pruning_deletes_only_what_no_report_as_of_now_reads_and_reports_stay_exact(
-    db_url: str, make_engine: EngineFactory, clock: VirtualClock
+    sql_db_url: str, make_engine: EngineFactory, clock: VirtualClock
 ) -> None:
-    engine = make_engine(db_url)
+    engine = make_engine(sql_db_url)
     _two_seasons(engine, clock)
     now = clock.now()
     before = rollup_rows(engine)
@@ -77,20 +77,20 @@ def test_pruning_deletes_only_what_no_report_as_of_now_reads_and_reports_stay_ex
 
     # as of now, and as of a day whose windows all start after kept_from: from the rollups
     for as_of in (now, now - timedelta(days=25)):
-        assert engine.store.health_counts(SHOP, as_of) is not None
+        assert engine.storage.health.counts(SHOP, as_of) is not None
         assert engine.health(SHOP, as_of) == _from_log(engine, as_of)
     # a window reaching before kept_from: the log is folded, and the report is still exact
     long_ago = now - timedelta(days=60)
-    assert engine.store.health_counts(SHOP, long_ago) is None
+    assert engine.storage.health.counts(SHOP, long_ago) is None
     assert engine.health(SHOP, long_ago) == _from_log(engine, long_ago)
 
     assert engine.prune_health() == {**pruned, "items": 0, "hours": 0}  # nothing left to prune
 
 
 def test_a_late_event_on_a_pruned_order_keeps_the_report_exact_and_the_next_prune_tidies(
-    db_url: str, make_engine: EngineFactory, clock: VirtualClock
+    sql_db_url: str, make_engine: EngineFactory, clock: VirtualClock
 ) -> None:
-    engine = make_engine(db_url)
+    engine = make_engine(sql_db_url)
     _two_seasons(engine, clock)
     engine.prune_health()
     clock.move_to(clock.now() + timedelta(hours=2))
@@ -107,9 +107,9 @@ def test_a_late_event_on_a_pruned_order_keeps_the_report_exact_and_the_next_prun
 
 
 def test_a_rebuild_brings_back_everything_pruned(
-    db_url: str, make_engine: EngineFactory, clock: VirtualClock
+    sql_db_url: str, make_engine: EngineFactory, clock: VirtualClock
 ) -> None:
-    engine = make_engine(db_url)
+    engine = make_engine(sql_db_url)
     _two_seasons(engine, clock)
     full = rollup_rows(engine)
     engine.prune_health()
@@ -117,7 +117,7 @@ def test_a_rebuild_brings_back_everything_pruned(
     assert _kept_from(engine) is None
     assert rollup_rows(engine) == full
     long_ago = clock.now() - timedelta(days=60)
-    assert engine.store.health_counts(SHOP, long_ago) is not None
+    assert engine.storage.health.counts(SHOP, long_ago) is not None
     assert engine.health(SHOP, long_ago) == _from_log(engine, long_ago)
 
 

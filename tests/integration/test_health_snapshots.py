@@ -90,8 +90,10 @@ def test_a_running_daemon_learns_the_shops_another_process_adds(
     host.order_paid("US-1", "shop-old", "buyer-a", "US", "USD", "20.00")
     assert daemon.take_snapshots(refresh=True) == 0  # reads every shop: none is due yet
     full_reads: list[int] = []
-    every_shop = daemon.store.shop_markets
-    monkeypatch.setattr(daemon.store, "shop_markets", lambda: full_reads.append(1) or every_shop())
+    every_shop = daemon.storage.health.shop_markets
+    monkeypatch.setattr(
+        daemon.storage.health, "shop_markets", lambda: full_reads.append(1) or every_shop()
+    )
     host.order_paid("MY-1", "shop-new", "buyer-b", "MY", "MYR", "20.00")
     midnight = next_local_midnight(clock.now(), ZoneInfo("Asia/Kuala_Lumpur"))
     assert midnight - clock.now() < timedelta(hours=6)  # before the next read of every shop

@@ -23,7 +23,7 @@ SHOP, BUYER = "shop-lumen-audio", "buyer-ada"
 def engine(make_engine: EngineFactory) -> AfterSale:
     from aftersale import VirtualClock
 
-    built = make_engine(clock=VirtualClock(AFTER_EVERY_INSTANT))
+    built = make_engine("memory://", clock=VirtualClock(AFTER_EVERY_INSTANT))
     built.order_paid("US-1", SHOP, BUYER, "US", "USD", "59.90", at=PAID)
     return built
 

@@ -11,17 +11,18 @@ from sqlalchemy import bindparam, select
 
 from aftersale.adapters.db import make_engine, upgrade
 from aftersale.adapters.prepared import Link, Prepared
+from aftersale.adapters.reads import SqlReads
 from aftersale.adapters.rows import by_keys, insert_statement, keyed
 from aftersale.adapters.schema import health_hours, policies, snapshots
-from aftersale.adapters.store import SqlStore
+from aftersale.adapters.unit_of_work import SqlUnitOfWork
 from aftersale.errors import Conflict, StorageError
 
 EIGHT_EAST = timezone(timedelta(hours=8))
 
 
 @pytest.fixture
-def database(db_url: str) -> sqlalchemy.Engine:
-    engine = make_engine(db_url)
+def database(sql_db_url: str) -> sqlalchemy.Engine:
+    engine = make_engine(sql_db_url)
     upgrade(engine)
     return engine
 
@@ -94,14 +95,14 @@ def test_every_parameter_is_required_by_name(database: sqlalchemy.Engine) -> Non
 def test_a_duplicate_is_a_conflict_and_the_transaction_writes_nothing(
     database: sqlalchemy.Engine,
 ) -> None:
-    store = SqlStore(database)
     values = {"version": "v1", "document": {}, "created_at": datetime(2026, 3, 2, tzinfo=UTC)}
     add = insert_statement(policies, tuple(values))
-    with store.transaction() as tx:
-        add.run(tx.link, values)
-    with pytest.raises(Conflict, match="duplicate"), store.transaction() as tx:
-        add.run(tx.link, {**values, "version": "v2"})
-        add.run(tx.link, values)  # v1 again
+    with SqlUnitOfWork(database, None, _now) as uow:
+        add.run(uow.link, values)
+        uow.commit()
+    with pytest.raises(Conflict, match="duplicate"), SqlUnitOfWork(database, None, _now) as uow:
+        add.run(uow.link, {**values, "version": "v2"})
+        add.run(uow.link, values)  # v1 again
     with database.connect() as connection:
         assert connection.execute(select(policies.c.version)).scalars().all() == ["v1"]
 
@@ -117,8 +118,11 @@ def test_a_broken_statement_is_a_storage_error_naming_the_database(
     database: sqlalchemy.Engine,
 ) -> None:
     broken = Prepared(sqlalchemy.text("SELECT no_such_column FROM policies"))
-    with pytest.raises(StorageError, match="no_such_column"), SqlStore(database).read() as tx:
-        broken.rows(tx.link)
+    with (
+        pytest.raises(StorageError, match="no_such_column"),
+        SqlReads(database)._reading() as connection,
+    ):
+        broken.rows(connection)
 
 
 def test_a_link_is_the_driver_connection_under_a_sqlalchemy_connection(
@@ -128,3 +132,7 @@ def test_a_link_is_the_driver_connection_under_a_sqlalchemy_connection(
         link = Link.of(connection)
         assert link.driver is connection.connection.dbapi_connection
         assert link.dialect is database.dialect
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

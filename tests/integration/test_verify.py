@@ -17,16 +17,16 @@ from aftersale.replay import replay
 
 
 @pytest.fixture
-def shop_db(db_url: str) -> str:
+def shop_db(sql_db_url: str) -> str:
     """A database holding the shipped return and cancellation stories, all invariants true."""
     lines: list[str] = []
     for name in ("returns", "cancellations"):
         text = (files("aftersale.scenarios") / f"{name}.jsonl").read_text("utf-8")
         lines += [line for line in text.splitlines() if line.startswith("{")]
     lines.sort(key=lambda line: datetime.fromisoformat(json.loads(line)["at"]).astimezone(UTC))
-    result = replay(lines, db_url=db_url)
+    result = replay(lines, db_url=sql_db_url)
     assert result.errors == []
-    return db_url
+    return sql_db_url
 
 
 def _damage(url: str, sql: str) -> None:
@@ -79,16 +79,16 @@ def test_each_kind_of_damage_is_found_and_named(
         assert found in violations
 
 
-def test_a_waiting_case_without_its_deadline_is_found(db_url: str) -> None:
-    engine = aftersale.connect(db_url, require_identity=False)
+def test_a_waiting_case_without_its_deadline_is_found(sql_db_url: str) -> None:
+    engine = aftersale.connect(sql_db_url, require_identity=False)
     engine.order_paid(
         "US-1", "shop-a", "buyer-ada", "US", "USD", "10.00", at="2026-03-02T09:00:00Z"
     )
     engine.open_case(
         "CX-1", "US-1", "cancellation", "buyer", "changed_mind", at="2026-03-02T12:00:00Z"
     )
-    _damage(db_url, "UPDATE cases SET deadline_at = NULL WHERE case_id = 'CX-1'")
-    assert ("deadline", "case CX-1") in _rules(db_url)
+    _damage(sql_db_url, "UPDATE cases SET deadline_at = NULL WHERE case_id = 'CX-1'")
+    assert ("deadline", "case CX-1") in _rules(sql_db_url)
 
 
 def test_the_command_exits_1_and_lists_violations(shop_db: str) -> None:

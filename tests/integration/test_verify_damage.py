@@ -80,9 +80,9 @@ def _play_the_shop(url: str) -> None:
 
 
 @pytest.fixture
-def shop(db_url: str) -> str:
-    _play_the_shop(db_url)
-    return db_url
+def shop(sql_db_url: str) -> str:
+    _play_the_shop(sql_db_url)
+    return sql_db_url
 
 
 def _dialect(url: str) -> str:

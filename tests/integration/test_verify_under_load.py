@@ -109,7 +109,7 @@ def test_verify_finds_nothing_while_three_writers_change_the_database(
 def test_rows_committed_after_the_read_began_are_not_in_it(db_url: str) -> None:
     engine = aftersale.connect(db_url, clock=VirtualClock(datetime(2026, 3, 2, 9, tzinfo=UTC)))
     engine.order_paid("US-1", "shop-lumen", "buyer-ada", "US", "USD", "10.00")
-    rows = engine.store.verification_rows(page=1)  # one row a page: a query per row
+    rows = engine.storage.reads.verification_rows(page=1)  # one row a page: a query per row
     first = next(rows)
     engine.order_paid("US-2", "shop-lumen", "buyer-ben", "US", "USD", "10.00")
     seen = [first, *rows]

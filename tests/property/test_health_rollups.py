@@ -150,9 +150,9 @@ class RollupMachine(RuleBasedStateMachine):
         instants = {now, now - self.lookbacks[-1], now - sum(self.lookbacks[-3:], timedelta())}
         instants.add(now - timedelta(days=40, seconds=1))
         for shop in SHOPS:
-            if not self.engine.store.has_shop(shop):
+            if not self.engine.storage.health.has_shop(shop):
                 continue
-            events = self.engine.store.shop_events(shop)
+            events = self.engine.storage.health.shop_events(shop)
             for as_of in sorted(instants):
                 settings_, version = self.engine.health_settings
                 expected = health_report(shop, events, as_of, settings_, version)
@@ -165,7 +165,7 @@ class RollupMachine(RuleBasedStateMachine):
         days = (self.clock.now() - START).days + 2
         instants = [START + timedelta(days=n, hours=n % 7) for n in range(days)]
         for shop in SHOPS:
-            events = self.engine.store.shop_events(shop)
+            events = self.engine.storage.health.shop_events(shop)
             for instant, counts in counts_through(events, instants, settings_):
                 assert counts == counts_from_events(events, instant, settings_), (shop, instant)
         kept_from = _kept_from(self.engine)
@@ -175,7 +175,7 @@ class RollupMachine(RuleBasedStateMachine):
 
 
 def _kept_from(engine: aftersale.AfterSale) -> datetime | None:
-    with engine.store.engine.connect() as connection:  # type: ignore[attr-defined]
+    with engine.storage.engine.connect() as connection:  # type: ignore[attr-defined]
         return connection.execute(sqlalchemy.select(health_rollups.c.kept_from)).scalar()
 
 

@@ -63,7 +63,7 @@ def _snapshot(engine: aftersale.AfterSale) -> tuple[Any, ...]:
         len(engine.log(0, 10_000)),
         [
             (o.order_id, o.refunded_total, o.open_case_id, o.shipped_at)
-            for o in engine.store.all_orders()
+            for o in engine.storage.reads.all_orders()
         ],  # type: ignore[attr-defined]
     )
 

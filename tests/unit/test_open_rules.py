@@ -27,13 +27,13 @@ def _order(
 ) -> Order:
     currency = {"US": "USD", "MY": "MYR"}[market]
     order = Order(
-        "ORD-1",
-        "shop-lumen-audio",
-        "buyer-ada",
-        market,
-        currency,
-        Decimal("60.00"),
-        PAID_MONDAY_9AM,
+        order_id="ORD-1",
+        shop_id="shop-lumen-audio",
+        buyer_id="buyer-ada",
+        market=market,
+        currency=currency,
+        amount=Decimal("60.00"),
+        paid_at=PAID_MONDAY_9AM,
     )
     if shipped or delivered_days_ago is not None:
         order.shipped_at = PAID_MONDAY_9AM + timedelta(hours=5)

@@ -163,7 +163,7 @@ def test_deadline_arithmetic_at_the_calendars_end_is_refused_not_an_overflow() -
 
 def _engine() -> aftersale.AfterSale:
     clock = VirtualClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
-    engine = aftersale.connect("sqlite://", clock=clock, require_identity=False)
+    engine = aftersale.connect("memory://", clock=clock, require_identity=False)
     engine.order_paid("US-1", "shop-a", "buyer-a", "US", "USD", "10.00")
     return engine
 

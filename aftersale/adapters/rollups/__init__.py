@@ -7,7 +7,8 @@ Three tables, all derived from the event log and rebuilt from it by :meth:`Rollu
 - ``health_hours``: per shop, measure and UTC hour, how many items count and how many cost
   points.
 
-:meth:`Rollups.record` runs inside the transaction that appends the events, so the rollups
+:meth:`Rollups.project` runs inside the transaction that appends the events (the unit of
+work's commit), so the rollups
 commit or roll back with them. A report sums whole hours from ``health_hours`` and reads only the
 two partial hours at the window's ends from ``health_items``: a shop with a million orders is
 scored from a few hundred rows. Asked about an instant before some of the shop's events, the
@@ -89,8 +90,9 @@ class Rollups:
 
     # -- writing, inside the transaction of the events --------------------------------------
 
-    def record(self, connection: Link | Connection, new_events: Sequence[Event]) -> None:
-        """Fold newly appended events into their subjects, items and hourly sums."""
+    def project(self, connection: Link | Connection, new_events: Sequence[Event]) -> None:
+        """Fold newly appended events into their subjects, items and hourly sums: the health
+        projection a unit of work's commit runs after writing the events."""
         touched = [
             (key, event, mapping)
             for event in new_events

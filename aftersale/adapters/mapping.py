@@ -1,0 +1,112 @@
+"""Aggregates to rows and back, derived from their one declaration (aftersale.domain.declared).
+
+A :class:`Mapped` aggregate knows its table, how a row becomes the aggregate (money from text,
+words of workflows.md from their values) and the statements the unit of work writes it with:
+an insert of every column, and a compare-and-set update of the changeable ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Table, bindparam, insert, update
+
+from aftersale.adapters.prepared import Prepared
+from aftersale.adapters.schema import cases, messages, orders
+from aftersale.domain.declared import attributes, changeable
+from aftersale.domain.model import Case, Message, Order
+
+A = TypeVar("A")
+Convert = Callable[[Any], Any] | None
+
+
+class Mapped(Generic[A]):
+    """One aggregate's table and the conversions between its rows and its objects."""
+
+    def __init__(self, aggregate: type[A], table: Table, key: str) -> None:
+        self.aggregate = aggregate
+        self.table = table
+        self.key = key
+        self.names = tuple(field.name for field in attributes(aggregate))
+        self.changeable = changeable(aggregate)
+        # row value -> field value, for the fields that need one
+        self._loaders = tuple((field.name, _loader(field.kind)) for field in attributes(aggregate))
+        self._dumpers = tuple((field.name, _dumper(field.kind)) for field in attributes(aggregate))
+        self._changed = tuple(
+            (name, dump) for name, dump in self._dumpers if name in self.changeable
+        )
+
+    def key_of(self, aggregate: A) -> str:
+        return getattr(aggregate, self.key)  # type: ignore[no-any-return]
+
+    def load(self, row: Sequence[Any]) -> A:
+        """The aggregate of a row of ``select(table)`` (its columns in declaration order)."""
+        values = {
+            name: value if load is None or value is None else load(value)
+            for (name, load), value in zip(self._loaders, row, strict=False)
+        }
+        return self.aggregate(**values)
+
+    def values(self, aggregate: A) -> dict[str, Any]:
+        """Every stored field, as the table's columns take it."""
+        return _dumped(aggregate, self._dumpers)
+
+    def changes(self, aggregate: A, expected: int) -> dict[str, Any]:
+        """The parameters of :attr:`update`: the changeable fields, the next version."""
+        row = {f"v_{name}": value for name, value in _dumped(aggregate, self._changed).items()}
+        row.update(k=getattr(aggregate, self.key), expected=expected, v_version=expected + 1)
+        return row
+
+    @cached_property
+    def insert(self) -> Prepared:
+        return Prepared(insert(self.table).inline(), self.names)
+
+    @cached_property
+    def update(self) -> Prepared:
+        """``UPDATE … SET <changeable> WHERE key = :k AND version = :expected``."""
+        return Prepared(
+            update(self.table)
+            .where(
+                self.table.c[self.key] == bindparam("k"),
+                self.table.c.version == bindparam("expected"),
+            )
+            .values({name: bindparam(f"v_{name}") for name in self.changeable})
+        )
+
+
+def _dumped(aggregate: Any, dumpers: tuple[tuple[str, Convert], ...]) -> dict[str, Any]:
+    out = {}
+    for name, dump in dumpers:
+        value = getattr(aggregate, name)
+        out[name] = value if dump is None or value is None else dump(value)
+    return out
+
+
+def _loader(kind: type) -> Convert:
+    if kind is Decimal or issubclass(kind, StrEnum):
+        return kind
+    if kind is dict:
+        return dict
+    return None
+
+
+def _dumper(kind: type) -> Convert:
+    if kind is Decimal:
+        return str
+    if issubclass(kind, StrEnum):
+        return _value
+    return None
+
+
+def _value(member: StrEnum) -> str:
+    return member.value
+
+
+ORDERS: Mapped[Order] = Mapped(Order, orders, "order_id")
+CASES: Mapped[Case] = Mapped(Case, cases, "case_id")
+MESSAGES: Mapped[Message] = Mapped(Message, messages, "message_id")
+MAPPED: dict[type, Mapped[Any]] = {Order: ORDERS, Case: CASES, Message: MESSAGES}
