@@ -34,10 +34,14 @@ class Mapped(Generic[A]):
         self.names = tuple(field.name for field in attributes(aggregate))
         self.changeable = changeable(aggregate)
         # row value -> field value, for the fields that need one
-        self._loaders = tuple((field.name, _loader(field.kind)) for field in attributes(aggregate))
+        self._loaders = tuple(
+            (field.name, load)
+            for field in attributes(aggregate)
+            if (load := _loader(field.kind)) is not None
+        )
         self._dumpers = tuple((field.name, _dumper(field.kind)) for field in attributes(aggregate))
         self._changed = tuple(
-            (name, dump) for name, dump in self._dumpers if name in self.changeable
+            (name, f"v_{name}", dump) for name, dump in self._dumpers if name in self.changeable
         )
 
     def key_of(self, aggregate: A) -> str:
@@ -45,10 +49,10 @@ class Mapped(Generic[A]):
 
     def load(self, row: Sequence[Any]) -> A:
         """The aggregate of a row of ``select(table)`` (its columns in declaration order)."""
-        values = {
-            name: value if load is None or value is None else load(value)
-            for (name, load), value in zip(self._loaders, row, strict=False)
-        }
+        values = dict(zip(self.names, row, strict=False))  # the table's own columns come last
+        for name, load in self._loaders:
+            if (value := values[name]) is not None:
+                values[name] = load(value)
         return self.aggregate(**values)
 
     def values(self, aggregate: A) -> dict[str, Any]:
@@ -57,8 +61,11 @@ class Mapped(Generic[A]):
 
     def changes(self, aggregate: A, expected: int) -> dict[str, Any]:
         """The parameters of :attr:`update`: the changeable fields, the next version."""
-        row = {f"v_{name}": value for name, value in _dumped(aggregate, self._changed).items()}
-        row.update(k=getattr(aggregate, self.key), expected=expected, v_version=expected + 1)
+        row = {"k": getattr(aggregate, self.key), "expected": expected}
+        for name, parameter, dump in self._changed:
+            value = getattr(aggregate, name)
+            row[parameter] = value if dump is None or value is None else dump(value)
+        row["v_version"] = expected + 1
         return row
 
     @cached_property

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from uuid_utils import uuid7
 
+from aftersale.adapters import set_based
 from aftersale.adapters.db import BEGIN_WRITE, translate_errors
 from aftersale.adapters.mapping import CASES, MAPPED, MESSAGES, ORDERS, Mapped
 from aftersale.adapters.outbox import APPEND
@@ -194,7 +195,8 @@ class SqlUnitOfWork:
         if not events:
             return
         recorded_at = self._now()
-        APPEND[self.link.dialect.name].run_many(
+        append = set_based.append_all if not self._sqlite else APPEND["sqlite"].run_many
+        append(
             self.link,
             [
                 {
@@ -221,7 +223,13 @@ def _compare_and_set(link: Link, mapped: Mapped[Any], changed: Sequence[Any]) ->
     if not changed:
         return
     rows = [mapped.changes(aggregate, aggregate.version) for aggregate in changed]
-    if mapped.update.run_many(link, rows) == len(rows):
+    postgres = link.dialect.name == "postgresql"
+    updated = (
+        set_based.update_all(link, mapped, rows)
+        if postgres
+        else mapped.update.run_many(link, rows)
+    )
+    if updated == len(rows):
         return
     first = changed[0]
     if len(changed) == 1 and isinstance(first, Case):

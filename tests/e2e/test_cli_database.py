@@ -70,6 +70,20 @@ def workdir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.parametrize(
+    "args", [["status"], ["daemon", "--once"], ["db", "upgrade"]], ids=" ".join
+)
+def test_memory_exits_3_saying_why_for_a_command_is_a_process_of_its_own(
+    workdir: Path, args: list[str]
+) -> None:
+    """``memory://`` lives in one process: the daemon and every command (each a process of
+    its own) refuse it, from $AFTERSALE_DB_URL too, with a message and no file."""
+    done = _run(workdir, *args, env={"AFTERSALE_DB_URL": "memory://"})
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert "cannot use memory://" in done.stderr and "Traceback" not in done.stderr
+    assert list(workdir.iterdir()) == []
+
+
 @pytest.mark.parametrize("args", READERS, ids=" ".join)
 def test_a_command_on_a_missing_sqlite_file_exits_3_and_creates_no_file(
     workdir: Path, args: list[str]

@@ -209,7 +209,9 @@ def test_policy_list_counts_the_open_and_all_cases_pinned_to_each_version(
     _paid_and_opened(engine, "RO-1", "refund_only", "not_received", now)  # pending_review
     engine.storage.engine.dispose()  # type: ignore[attr-defined]
     spring = _spring_config(tmp_path)
-    engine = aftersale.connect(sql_db_url, config_dir=spring, migrate=False, require_identity=False)
+    engine = aftersale.connect(
+        sql_db_url, config_dir=spring, migrate=False, require_identity=False
+    )
     _paid_and_opened(engine, "RO-2", "refund_only", "not_received", now)
     _paid_and_opened(engine, "RO-3", "refund_only", "not_received", now)
     engine.act("RO-3", "approve", "seller")  # refunded

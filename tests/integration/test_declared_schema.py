@@ -20,10 +20,10 @@ from aftersale.domain.model import ONCE, UNSHOWN, VERSION, Kind
 from aftersale.service.views import shown
 
 
-def test_the_migrations_build_exactly_the_declared_tables(db_url: str) -> None:
+def test_the_migrations_build_exactly_the_declared_tables(sql_db_url: str) -> None:
     """A field added to Order, Case or Message without its migration fails here (and so
     does a migration that drifts from the declaration: a type, a null, an index)."""
-    database = make_engine(db_url)
+    database = make_engine(sql_db_url)
     try:
         upgrade(database)
         with database.connect() as connection:

@@ -1,8 +1,8 @@
 """A host retrying after a timeout sends the same request again while the first is still in
 flight: an identical repeat is a no-op however the two race; another request under the same id
 is a conflict. Threads with engines of their own (as separate processes would have), released
-together by a barrier, on an SQLite file and on a real PostgreSQL (where 109 of 160 identical
-repeats used to come back as "the database refused a duplicate").
+together by a barrier, on an SQLite file, in memory and on a real PostgreSQL (where 109 of 160
+identical repeats used to come back as "the database refused a duplicate").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Concurrent writers on one case: exactly one wins, the loser is refused and writes nothing.
 
 Each contender has its own engine (its own connection pool), as separate processes would, and
-they start together at a barrier. Runs on an SQLite file and on a real PostgreSQL.
+they start together at a barrier. Runs on an SQLite file, in memory and on a real PostgreSQL.
 """
 
 from __future__ import annotations

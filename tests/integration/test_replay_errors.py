@@ -147,7 +147,7 @@ FAULTS: list[tuple[str, Any, str, bool]] = [
 
 def _outcome(lines: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
     text = [line if isinstance(line, str) else json.dumps(line) for line in lines]
-    result = replay(text).as_dict()
+    result = replay(text, db_url="memory://").as_dict()
     events = [
         {k: v for k, v in e.items() if k not in ("event_id", "recorded_at")}
         for e in result["events"]

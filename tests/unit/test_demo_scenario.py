@@ -15,6 +15,7 @@ from aftersale.replay import ReplayResult, replay
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(days=60)  # as far as ``aftersale demo`` plays
+MEMORY = "memory://"  # the scenario, not a database, is under test
 TERMINAL = {
     "cancellation": {"cancelled", "closed", "withdrawn"},
     "refund_only": {"refunded", "closed", "withdrawn"},
@@ -40,7 +41,7 @@ def lines() -> list[str]:
 
 @pytest.fixture(scope="module")
 def month(lines: list[str]) -> ReplayResult:
-    return replay(lines, until=END)
+    return replay(lines, db_url=MEMORY, until=END)
 
 
 def _steps(result: ReplayResult) -> list[dict[str, Any]]:
@@ -76,7 +77,7 @@ def test_a_month_of_three_shops_in_two_markets_with_a_case_on_a_quarter_of_order
 
 @pytest.mark.parametrize("seed", [7, 1, 2])
 def test_the_month_replays_with_no_refused_line(seed: int, month: ReplayResult) -> None:
-    result = month if seed == 7 else replay(month_scenario(seed=seed), until=END)
+    result = month if seed == 7 else replay(month_scenario(seed=seed), db_url=MEMORY, until=END)
     assert result.errors == []
 
 

@@ -1,0 +1,108 @@
+"""On PostgreSQL, a unit of work writes each table once: one statement fed by one JSON parameter.
+
+psycopg's ``executemany`` sends one query per row (pipelined, but each row is bound, sent and
+answered on its own): a sweep of 500 cases sent about 2,500. Here every changed row of a table
+travels in one ``jsonb`` array, unpacked by ``jsonb_to_recordset`` into a compare-and-set
+``UPDATE … FROM`` or an ``INSERT … SELECT`` kept in the array's order (``WITH ORDINALITY``),
+so a batch costs one statement per table whatever its size. The JSON is encoded by orjson (the
+engine's JSON codec), which is what makes it cheaper than binding each value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import Boolean, DateTime, Integer, String, Table, Text, TypeDecorator
+
+from aftersale.adapters.mapping import Mapped
+from aftersale.adapters.prepared import Link
+from aftersale.adapters.rows import EVENT_COLUMNS
+from aftersale.adapters.schema import events
+
+
+def update_all(link: Link, mapped: Mapped[Any], rows: Sequence[dict[str, Any]]) -> int:
+    """Compare-and-set ``rows`` (:meth:`Mapped.changes`) in one statement; rows updated."""
+    cursor = link.driver.cursor()
+    try:
+        with link.errors(_update_sql(mapped.table, mapped.key)):
+            cursor.execute(_update_sql(mapped.table, mapped.key), (_json(rows),))
+            return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def append_all(link: Link, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert events in one statement, their seq in the order given, each with the id of the
+    writing transaction (the outbox's horizon: aftersale.adapters.outbox)."""
+    cursor = link.driver.cursor()
+    try:
+        with link.errors(_APPEND):
+            cursor.execute(_APPEND, (_json(rows),))
+    finally:
+        cursor.close()
+
+
+def _json(rows: Sequence[dict[str, Any]]) -> str:
+    return orjson.dumps(list(rows), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@cache
+def _update_sql(table: Table, key: str) -> str:
+    changed = [c for c in table.c if f"v_{c.name}" in _parameters(table, key)]
+    columns = ", ".join(f"{c.name} = v.v_{c.name}" for c in changed)
+    record = ", ".join(
+        [f"k {_pg_type(table.c[key].type)}", "expected integer"]
+        + [f"v_{c.name} {_pg_type(c.type)}" for c in changed]
+    )
+    return (
+        f"UPDATE {table.name} AS t SET {columns} "
+        f"FROM jsonb_to_recordset(%s::jsonb) AS v({record}) "
+        f"WHERE t.{key} = v.k AND t.version = v.expected"
+    )
+
+
+def _parameters(table: Table, key: str) -> set[str]:
+    from aftersale.adapters.mapping import MAPPED
+
+    for mapped in MAPPED.values():
+        if mapped.table is table:
+            return {f"v_{name}" for name in mapped.changeable}
+    raise LookupError(table.name)
+
+
+def _pg_type(kind: Any) -> str:
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl
+    if isinstance(kind, DateTime):
+        return "timestamptz"
+    if isinstance(kind, Boolean):
+        return "boolean"
+    if isinstance(kind, Integer):
+        return "integer"
+    if isinstance(kind, String | Text):
+        return "text"
+    raise TypeError(f"no recordset type for {kind!r}")
+
+
+def _append_sql() -> str:
+    names = ", ".join(EVENT_COLUMNS)
+    record = ", ".join(
+        "jsonb" if name == "data" else _pg_type(events.c[name].type) for name in EVENT_COLUMNS
+    )
+    typed = ", ".join(
+        f"{name} {kind}" for name, kind in zip(EVENT_COLUMNS, record.split(", "), strict=True)
+    )
+    return (
+        f"INSERT INTO events ({names}, tx_id) "
+        f"SELECT {', '.join(f'v.{name}' for name in EVENT_COLUMNS)}, "
+        "pg_current_xact_id()::text::bigint "
+        f"FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({typed})) "
+        f"WITH ORDINALITY AS v({names}, n) ORDER BY v.n"
+    )
+
+
+# instants travel as ISO 8601 text with their offset (orjson's default for aware datetimes)
+_APPEND = _append_sql()
