@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, DateTime, Integer, String, Table, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Table, Text, TypeDecorator
 
 from aftersale.adapters.mapping import Mapped
 from aftersale.adapters.prepared import Link
@@ -25,24 +25,51 @@ from aftersale.adapters.schema import events
 
 def update_all(link: Link, mapped: Mapped[Any], rows: Sequence[dict[str, Any]]) -> int:
     """Compare-and-set ``rows`` (:meth:`Mapped.changes`) in one statement; rows updated."""
-    cursor = link.driver.cursor()
-    try:
-        with link.errors(_update_sql(mapped.table, mapped.key)):
-            cursor.execute(_update_sql(mapped.table, mapped.key), (_json(rows),))
-            return int(cursor.rowcount)
-    finally:
-        cursor.close()
+    return run(link, _update_sql(mapped.table, mapped.key), rows)
 
 
 def append_all(link: Link, rows: Sequence[dict[str, Any]]) -> None:
     """Insert events in one statement, their seq in the order given, each with the id of the
     writing transaction (the outbox's horizon: aftersale.adapters.outbox)."""
+    run(link, _APPEND, rows)
+
+
+def run(link: Link, sql: str, rows: Sequence[dict[str, Any]]) -> int:
+    """One statement over every row (its one parameter, ``%s``, the jsonb array); rows
+    changed. Nothing is sent for no rows."""
+    if not rows:
+        return 0
     cursor = link.driver.cursor()
     try:
-        with link.errors(_APPEND):
-            cursor.execute(_APPEND, (_json(rows),))
+        with link.errors(sql):
+            cursor.execute(sql, (_json(rows),))
+            return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def recordset(table: Table, names: Sequence[str], keys: Sequence[str] | None = None) -> str:
+    """``jsonb_to_recordset(%s::jsonb) WITH ORDINALITY AS v(...)`` over ``names`` (columns of
+    ``table``; each called by its key in ``keys`` when given), rows kept in the array's order
+    by ``v.n``."""
+    keys = list(names) if keys is None else list(keys)
+    typed = ", ".join(
+        f"{key} {_pg_type(table.c[name].type)}" for name, key in zip(names, keys, strict=True)
+    )
+    return (
+        f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({typed})) "
+        f"WITH ORDINALITY AS v({', '.join(keys)}, n)"
+    )
+
+
+def insert_sql(table: Table, names: Sequence[str]) -> str:
+    """Insert every row of the array, in its order."""
+    columns = ", ".join(names)
+    return (
+        f"INSERT INTO {table.name} ({columns}) "
+        f"SELECT {', '.join(f'v.{name}' for name in names)} FROM {recordset(table, names)} "
+        "ORDER BY v.n"
+    )
 
 
 def _json(rows: Sequence[dict[str, Any]]) -> str:
@@ -84,6 +111,8 @@ def _pg_type(kind: Any) -> str:
         return "integer"
     if isinstance(kind, String | Text):
         return "text"
+    if isinstance(kind, JSON):
+        return "jsonb"
     raise TypeError(f"no recordset type for {kind!r}")
 
 

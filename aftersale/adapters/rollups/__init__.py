@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, text
 
+from aftersale.adapters import set_based
 from aftersale.adapters.prepared import Link
 from aftersale.adapters.rollups.reading import (
     Rewind,
@@ -36,7 +37,9 @@ from aftersale.adapters.rollups.reading import (
 from aftersale.adapters.rollups.rebuilding import subject_batches
 from aftersale.adapters.rollups.writing import (
     INSERT_SUBJECT,
+    INSERT_SUBJECTS_AT_ONCE,
     UPDATE_SUBJECT,
+    UPDATE_SUBJECTS_AT_ONCE,
     Changes,
     ItemKey,
     Subject,
@@ -143,17 +146,18 @@ class Rollups:
             }
             for key, s in subjects.items()
         ]
-        INSERT_SUBJECT.run_many(
-            connection,
-            [
-                {"subject_id": r["k"], "shop_id": r["shop_id"], "record": r["record"]}
-                for r in rows
-                if r["new"]
-            ],
-        )
-        UPDATE_SUBJECT.run_many(
-            connection, [{"k": r["k"], "record": r["record"]} for r in rows if not r["new"]]
-        )
+        added = [
+            {"subject_id": r["k"], "shop_id": r["shop_id"], "record": r["record"]}
+            for r in rows
+            if r["new"]
+        ]
+        updated = [{"k": r["k"], "record": r["record"]} for r in rows if not r["new"]]
+        if isinstance(connection, Link) and connection.dialect.name == "postgresql":
+            set_based.run(connection, INSERT_SUBJECTS_AT_ONCE, added)
+            set_based.run(connection, UPDATE_SUBJECTS_AT_ONCE, updated)
+            return
+        INSERT_SUBJECT.run_many(connection, added)
+        UPDATE_SUBJECT.run_many(connection, updated)
 
     # -- reading -----------------------------------------------------------------------------
 

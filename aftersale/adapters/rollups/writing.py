@@ -13,6 +13,7 @@ from sqlalchemy import Connection, String, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from aftersale.adapters import set_based
 from aftersale.adapters.prepared import Link, Prepared
 from aftersale.adapters.rows import insert_statement
 from aftersale.adapters.schema import health_hours, health_items, health_subjects
@@ -58,13 +59,18 @@ class Changes:
         bucket[1] += sign * item.hit
 
     def write(self, connection: Link | Connection) -> None:
-        DELETE_ITEM.run_many(connection, self.removed)
-        INSERT_ITEM.run_many(connection, self.added)
         changed = [
             {"shop_id": s, "measure": m, "hour": d, "counted": c, "hits": h}
             for (s, m, d), (c, h) in sorted(self.hours.items())  # one lock order for every writer
             if c or h
         ]
+        if isinstance(connection, Link) and connection.dialect.name == "postgresql":
+            set_based.run(connection, DELETE_ITEMS_AT_ONCE, self.removed)
+            set_based.run(connection, INSERT_ITEMS_AT_ONCE, self.added)
+            set_based.run(connection, ADD_TO_HOURS_AT_ONCE, changed)
+            return
+        DELETE_ITEM.run_many(connection, self.removed)
+        INSERT_ITEM.run_many(connection, self.added)
         add_to_hours(connection.dialect.name).run_many(connection, changed)
 
 
@@ -106,6 +112,31 @@ DELETE_ITEM = Prepared(
         health_items.c.measure == bindparam("m"),
         health_items.c.item_id == bindparam("i"),
     )
+)
+
+
+# On PostgreSQL a unit of work writes each rollup table in one statement (set_based.py).
+ITEM_COLUMNS = ("shop_id", "measure", "item_id", "at", "hit", "pending", "example")
+HOUR_COLUMNS = ("shop_id", "measure", "hour", "counted", "hits")
+INSERT_ITEMS_AT_ONCE = set_based.insert_sql(health_items, ITEM_COLUMNS)
+DELETE_ITEMS_AT_ONCE = (
+    "DELETE FROM health_items AS t USING "
+    + set_based.recordset(health_items, ("shop_id", "measure", "item_id"), ("s", "m", "i"))
+    + " WHERE t.shop_id = v.s AND t.measure = v.m AND t.item_id = v.i"
+)
+ADD_TO_HOURS_AT_ONCE = (
+    set_based.insert_sql(health_hours, HOUR_COLUMNS)
+    + " ON CONFLICT (shop_id, measure, hour) DO UPDATE SET"
+    " counted = health_hours.counted + excluded.counted,"
+    " hits = health_hours.hits + excluded.hits"
+)
+UPDATE_SUBJECTS_AT_ONCE = (
+    "UPDATE health_subjects AS t SET record = v.record FROM "
+    + set_based.recordset(health_subjects, ("subject_id", "record"), ("k", "record"))
+    + " WHERE t.subject_id = v.k"
+)
+INSERT_SUBJECTS_AT_ONCE = set_based.insert_sql(
+    health_subjects, ("subject_id", "shop_id", "record")
 )
 
 
