@@ -1,5 +1,8 @@
 """On PostgreSQL, a unit of work writes each table once: one statement fed by one JSON parameter.
 
+The statements are :class:`~aftersale.adapters.prepared.Prepared` like every other the unit
+of work runs: one way to the database.
+
 psycopg's ``executemany`` sends one query per row (pipelined, but each row is bound, sent and
 answered on its own): a sweep of 500 cases sent about 2,500. Here every changed row of a table
 travels in one ``jsonb`` array, unpacked by ``jsonb_to_recordset`` into a compare-and-set
@@ -15,17 +18,17 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Table, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Table, Text, TypeDecorator, text
 
 from aftersale.adapters.mapping import Mapped
-from aftersale.adapters.prepared import Link
+from aftersale.adapters.prepared import Link, Prepared
 from aftersale.adapters.rows import EVENT_COLUMNS
 from aftersale.adapters.schema import events
 
 
 def update_all(link: Link, mapped: Mapped[Any], rows: Sequence[dict[str, Any]]) -> int:
     """Compare-and-set ``rows`` (:meth:`Mapped.changes`) in one statement; rows updated."""
-    return run(link, _update_sql(mapped.table, mapped.key), rows)
+    return run(link, _update_statement(mapped.table, mapped.key), rows)
 
 
 def append_all(link: Link, rows: Sequence[dict[str, Any]]) -> None:
@@ -34,30 +37,29 @@ def append_all(link: Link, rows: Sequence[dict[str, Any]]) -> None:
     run(link, _APPEND, rows)
 
 
-def run(link: Link, sql: str, rows: Sequence[dict[str, Any]]) -> int:
-    """One statement over every row (its one parameter, ``%s``, the jsonb array); rows
+def run(link: Link, statement: Prepared, rows: Sequence[dict[str, Any]]) -> int:
+    """One statement over every row (its one parameter, ``rows``, the jsonb array); rows
     changed. Nothing is sent for no rows."""
     if not rows:
         return 0
-    cursor = link.driver.cursor()
-    try:
-        with link.errors(sql):
-            cursor.execute(sql, (_json(rows),))
-            return int(cursor.rowcount)
-    finally:
-        cursor.close()
+    return statement.run(link, {"rows": _json(rows)})
+
+
+def prepared(sql: str) -> Prepared:
+    """A statement of this module, run like every other (aftersale.adapters.prepared)."""
+    return Prepared(text(sql))
 
 
 def recordset(table: Table, names: Sequence[str], keys: Sequence[str] | None = None) -> str:
-    """``jsonb_to_recordset(%s::jsonb) WITH ORDINALITY AS v(...)`` over ``names`` (columns of
-    ``table``; each called by its key in ``keys`` when given), rows kept in the array's order
-    by ``v.n``."""
+    """The rows of the ``rows`` jsonb array, ``WITH ORDINALITY AS v(...)``, over ``names``
+    (columns of ``table``; each called by its key in ``keys`` when given), kept in the array's
+    order by ``v.n``."""
     keys = list(names) if keys is None else list(keys)
     typed = ", ".join(
         f"{key} {_pg_type(table.c[name].type)}" for name, key in zip(names, keys, strict=True)
     )
     return (
-        f"ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({typed})) "
+        f"ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS ({typed})) "
         f"WITH ORDINALITY AS v({', '.join(keys)}, n)"
     )
 
@@ -77,6 +79,10 @@ def _json(rows: Sequence[dict[str, Any]]) -> str:
 
 
 @cache
+def _update_statement(table: Table, key: str) -> Prepared:
+    return prepared(_update_sql(table, key))
+
+
 def _update_sql(table: Table, key: str) -> str:
     changed = [c for c in table.c if f"v_{c.name}" in _parameters(table, key)]
     columns = ", ".join(f"{c.name} = v.v_{c.name}" for c in changed)
@@ -86,7 +92,7 @@ def _update_sql(table: Table, key: str) -> str:
     )
     return (
         f"UPDATE {table.name} AS t SET {columns} "
-        f"FROM jsonb_to_recordset(%s::jsonb) AS v({record}) "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({record}) "
         f"WHERE t.{key} = v.k AND t.version = v.expected"
     )
 
@@ -128,10 +134,10 @@ def _append_sql() -> str:
         f"INSERT INTO events ({names}, tx_id) "
         f"SELECT {', '.join(f'v.{name}' for name in EVENT_COLUMNS)}, "
         "pg_current_xact_id()::text::bigint "
-        f"FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS ({typed})) "
+        f"FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS ({typed})) "
         f"WITH ORDINALITY AS v({names}, n) ORDER BY v.n"
     )
 
 
 # instants travel as ISO 8601 text with their offset (orjson's default for aware datetimes)
-_APPEND = _append_sql()
+_APPEND = prepared(_append_sql())

@@ -118,25 +118,25 @@ DELETE_ITEM = Prepared(
 # On PostgreSQL a unit of work writes each rollup table in one statement (set_based.py).
 ITEM_COLUMNS = ("shop_id", "measure", "item_id", "at", "hit", "pending", "example")
 HOUR_COLUMNS = ("shop_id", "measure", "hour", "counted", "hits")
-INSERT_ITEMS_AT_ONCE = set_based.insert_sql(health_items, ITEM_COLUMNS)
-DELETE_ITEMS_AT_ONCE = (
+INSERT_ITEMS_AT_ONCE = set_based.prepared(set_based.insert_sql(health_items, ITEM_COLUMNS))
+DELETE_ITEMS_AT_ONCE = set_based.prepared(
     "DELETE FROM health_items AS t USING "
     + set_based.recordset(health_items, ("shop_id", "measure", "item_id"), ("s", "m", "i"))
     + " WHERE t.shop_id = v.s AND t.measure = v.m AND t.item_id = v.i"
 )
-ADD_TO_HOURS_AT_ONCE = (
+ADD_TO_HOURS_AT_ONCE = set_based.prepared(
     set_based.insert_sql(health_hours, HOUR_COLUMNS)
     + " ON CONFLICT (shop_id, measure, hour) DO UPDATE SET"
     " counted = health_hours.counted + excluded.counted,"
     " hits = health_hours.hits + excluded.hits"
 )
-UPDATE_SUBJECTS_AT_ONCE = (
+UPDATE_SUBJECTS_AT_ONCE = set_based.prepared(
     "UPDATE health_subjects AS t SET record = v.record FROM "
     + set_based.recordset(health_subjects, ("subject_id", "record"), ("k", "record"))
     + " WHERE t.subject_id = v.k"
 )
-INSERT_SUBJECTS_AT_ONCE = set_based.insert_sql(
-    health_subjects, ("subject_id", "shop_id", "record")
+INSERT_SUBJECTS_AT_ONCE = set_based.prepared(
+    set_based.insert_sql(health_subjects, ("subject_id", "shop_id", "record"))
 )
 
 
