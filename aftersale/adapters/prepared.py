@@ -139,6 +139,7 @@ class Prepared:
                 cursor.execute(compiled.sql, values)
             if not fetch:
                 return cursor.rowcount
+            fetched = cursor.fetchall()  # first: in pipeline mode the description comes with it
             if compiled.results is None:  # some result types depend on what the driver says
                 compiled.results = _where_any(
                     column.type.dialect_impl(link.dialect).result_processor(link.dialect, code)
@@ -146,7 +147,7 @@ class Prepared:
                         compiled.selected, cursor.description, strict=True
                     )
                 )
-            return cursor.fetchall(), compiled.results
+            return fetched, compiled.results
         except link.dialect.loaded_dbapi.Error as error:
             raise link.translated(error, compiled.sql, values) from error
         finally:

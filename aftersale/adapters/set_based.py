@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Table, Text, TypeDecorator, text
+from sqlalchemy.exc import DBAPIError
 
 from aftersale.adapters.mapping import Mapped
 from aftersale.adapters.prepared import Link, Prepared
@@ -26,9 +27,20 @@ from aftersale.adapters.rows import EVENT_COLUMNS
 from aftersale.adapters.schema import events
 
 
-def update_all(link: Link, mapped: Mapped[Any], rows: Sequence[dict[str, Any]]) -> int:
-    """Compare-and-set ``rows`` (:meth:`Mapped.changes`) in one statement; rows updated."""
-    return run(link, _update_statement(mapped.table, mapped.key), rows)
+def update_all(link: Link, mapped: Mapped[Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Compare-and-set ``rows`` (:meth:`Mapped.changes`) in one statement that fails with
+    division by zero when fewer rows matched than were sent (:func:`stale`): checked in the
+    database, so a pipelined unit of work need not wait for the count before its COMMIT,
+    which the failed statement turns into a rollback."""
+    run(link, _update_statement(mapped.table, mapped.key), rows, n=len(rows))
+
+
+STALE = "22012"  # division_by_zero: only the compare-and-set divides
+
+
+def stale(error: DBAPIError) -> bool:
+    """Whether ``error`` is a compare-and-set of :func:`update_all` that missed a row."""
+    return getattr(error.orig, "sqlstate", None) == STALE
 
 
 def append_all(link: Link, rows: Sequence[dict[str, Any]]) -> None:
@@ -37,12 +49,11 @@ def append_all(link: Link, rows: Sequence[dict[str, Any]]) -> None:
     run(link, _APPEND, rows)
 
 
-def run(link: Link, statement: Prepared, rows: Sequence[dict[str, Any]]) -> int:
-    """One statement over every row (its one parameter, ``rows``, the jsonb array); rows
-    changed. Nothing is sent for no rows."""
-    if not rows:
-        return 0
-    return statement.run(link, {"rows": _json(rows)})
+def run(link: Link, statement: Prepared, rows: Sequence[dict[str, Any]], **extra: Any) -> None:
+    """One statement over every row (its parameter ``rows``, the jsonb array). Nothing is
+    sent for no rows; nothing is waited for in pipeline mode."""
+    if rows:
+        statement.run(link, {"rows": _json(rows), **extra})
 
 
 def prepared(sql: str) -> Prepared:
@@ -90,10 +101,12 @@ def _update_sql(table: Table, key: str) -> str:
         [f"k {_pg_type(table.c[key].type)}", "expected integer"]
         + [f"v_{c.name} {_pg_type(c.type)}" for c in changed]
     )
+    # count(*) is not a constant, so the division is never folded at plan time
     return (
-        f"UPDATE {table.name} AS t SET {columns} "
+        f"WITH changed AS (UPDATE {table.name} AS t SET {columns} "
         f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({record}) "
-        f"WHERE t.{key} = v.k AND t.version = v.expected"
+        f"WHERE t.{key} = v.k AND t.version = v.expected RETURNING 1) "
+        "SELECT 1 / (CASE WHEN count(*) = :n THEN 1 ELSE 0 END) FROM changed"
     )
 
 

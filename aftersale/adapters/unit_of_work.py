@@ -16,14 +16,14 @@ plain read is already a claim.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import datetime
 from itertools import chain
 from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from uuid_utils import uuid7
 
 from aftersale.adapters import set_based
@@ -113,20 +113,44 @@ class SqlUnitOfWork:
                 raise error
 
     def commit(self) -> None:
-        """Write everything this unit of work holds, then COMMIT (the module's docstring)."""
+        """Write everything this unit of work holds, then COMMIT (the module's docstring).
+
+        On PostgreSQL the statements go in pipeline mode: sent without waiting for each
+        answer, so a command's commit is two round trips (the rollups' subjects must be read
+        before they are written) instead of one per statement. The compare-and-set then checks
+        itself in the database (set_based.py): a stale version aborts the transaction, and
+        the COMMIT behind it rolls back.
+        """
         if self._committed:
             raise RuntimeError("this unit of work was committed already")
+        changed = [
+            aggregate for aggregate, loaded in self._seen.values() if state_of(aggregate) != loaded
+        ]
+        added = list(self._added.values())
+        try:
+            with self._pipelined():
+                self._write(added, changed)
+                with self.link.errors("COMMIT"):
+                    self._pooled.commit()
+        except DBAPIError as error:
+            if set_based.stale(error):
+                raise _conflict(changed) from None
+            raise
+        self._committed = True
+        for aggregate in changed:
+            aggregate.version += 1
+        for aggregate in chain(added, (seen for seen, _ in self._seen.values())):
+            aggregate.recorded.clear()
+
+    def _write(self, added: Sequence[Any], changed: Sequence[Any]) -> None:
+        """Every write, in the one order of the module's docstring."""
         link = self.link
         ADD_POLICY[link.dialect.name].run_many(link, self._staged["policies"])
-        added = list(self._added.values())
         for mapped in MAPPED.values():
             new = [aggregate for aggregate in added if type(aggregate) is mapped.aggregate]
             for aggregate in new:
                 aggregate.version = 1
             mapped.insert.run_many(link, [mapped.values(aggregate) for aggregate in new])
-        changed = [
-            aggregate for aggregate, loaded in self._seen.values() if state_of(aggregate) != loaded
-        ]
         for mapped in MAPPED.values():
             _compare_and_set(link, mapped, [a for a in changed if type(a) is mapped.aggregate])
         QUARANTINE.run_many(link, self._staged["quarantines"])
@@ -138,13 +162,9 @@ class SqlUnitOfWork:
         self._append(events)
         if self._rollups is not None:  # the health projection, in the same transaction
             self._rollups.project(link, events)
-        with link.errors("COMMIT"):
-            self._pooled.commit()
-        self._committed = True
-        for aggregate in changed:
-            aggregate.version += 1
-        for aggregate in chain(added, (seen for seen, _ in self._seen.values())):
-            aggregate.recorded.clear()
+
+    def _pipelined(self) -> AbstractContextManager[Any]:
+        return nullcontext() if self._sqlite else self.link.driver.pipeline()
 
     def forget(self, aggregate: Aggregate) -> None:
         key = (type(aggregate), MAPPED[type(aggregate)].key_of(aggregate))
@@ -219,28 +239,29 @@ def _serial(event: Event) -> int:
 
 
 def _compare_and_set(link: Link, mapped: Mapped[Any], changed: Sequence[Any]) -> None:
-    """Update every changed aggregate where its version is still the one read, at once."""
+    """Update every changed aggregate where its version is still the one read, at once; on
+    PostgreSQL the statement fails itself when a row missed (set_based.update_all)."""
     if not changed:
         return
     rows = [mapped.changes(aggregate, aggregate.version) for aggregate in changed]
-    postgres = link.dialect.name == "postgresql"
-    updated = (
+    if link.dialect.name == "postgresql":
         set_based.update_all(link, mapped, rows)
-        if postgres
-        else mapped.update.run_many(link, rows)
-    )
-    if updated == len(rows):
-        return
-    first = changed[0]
+    elif mapped.update.run_many(link, rows) != len(rows):
+        raise _conflict(changed)
+
+
+def _conflict(changed: Sequence[Any]) -> Conflict:
+    """Another writer changed one of ``changed`` after it was read."""
+    first = changed[0] if changed else None
     if len(changed) == 1 and isinstance(first, Case):
-        raise Conflict(
+        return Conflict(
             f"case {first.case_id} was changed by another writer; try again",
             case_id=first.case_id,
             state=first.state.value,
         )
-    noun = mapped.aggregate.__name__.lower()
+    noun = "case" if first is None else type(first).__name__.lower()
     article = "an" if noun[0] in "aeiou" else "a"
-    raise Conflict(f"{article} {noun} was changed by another writer; try again")
+    return Conflict(f"{article} {noun} was changed by another writer; try again")
 
 
 # -- the repositories ---------------------------------------------------------------------------
