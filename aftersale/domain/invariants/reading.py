@@ -27,6 +27,7 @@ from aftersale.domain.invariants.values import (
     instant,
     maybe_instant,
     maybe_text,
+    stored,
     text,
     whole,
 )
@@ -137,53 +138,12 @@ def _why(table: str, row: Raw, error: Exception) -> str:
 
 
 def _order(snapshot: Snapshot, row: Raw) -> None:
-    order = Order(
-        order_id=text(row["order_id"], "order_id"),
-        shop_id=text(row["shop_id"], "shop_id"),
-        buyer_id=text(row["buyer_id"], "buyer_id"),
-        market=text(row["market"], "market"),
-        currency=text(row["currency"], "currency"),
-        amount=amount(row["amount"], "amount"),
-        paid_at=instant(row["paid_at"], "paid_at"),
-        dispatch_by=maybe_instant(row["dispatch_by"], "dispatch_by"),
-        shipped_at=maybe_instant(row["shipped_at"], "shipped_at"),
-        delivered_at=maybe_instant(row["delivered_at"], "delivered_at"),
-        cancelled_at=maybe_instant(row["cancelled_at"], "cancelled_at"),
-        tracking=maybe_text(row["tracking"], "tracking"),
-        refunded_total=amount(row["refunded_total"], "refunded_total"),
-        open_case_id=maybe_text(row["open_case_id"], "open_case_id"),
-        version=whole(row["version"], "version"),
-    )
+    order = stored(Order, row)
     snapshot.orders[order.order_id] = order
 
 
 def _case(snapshot: Snapshot, row: Raw) -> None:
-    deadline_action = row["deadline_action"]
-    case = Case(
-        case_id=text(row["case_id"], "case_id"),
-        order_id=text(row["order_id"], "order_id"),
-        shop_id=text(row["shop_id"], "shop_id"),
-        buyer_id=text(row["buyer_id"], "buyer_id"),
-        market=text(row["market"], "market"),
-        kind=choice(Kind, row["kind"], "kind"),
-        state=choice(State, row["state"], "state"),
-        reason=text(row["reason"], "reason"),
-        responsibility=choice(Responsibility, row["responsibility"], "responsibility"),
-        amount=amount(row["amount"], "amount"),
-        currency=text(row["currency"], "currency"),
-        opened_by=choice(Actor, row["opened_by"], "opened_by"),
-        opened_at=instant(row["opened_at"], "opened_at"),
-        updated_at=instant(row["updated_at"], "updated_at"),
-        policy_version=text(row["policy_version"], "policy_version"),
-        request=document(row["request"], "request"),
-        deadline_at=maybe_instant(row["deadline_at"], "deadline_at"),
-        deadline_action=(
-            None if deadline_action is None else choice(Action, deadline_action, "deadline_action")
-        ),
-        rejected_by_seller=flag(row["rejected_by_seller"], "rejected_by_seller"),
-        return_shipped=flag(row["return_shipped"], "return_shipped"),
-        version=whole(row["version"], "version"),
-    )
+    case = stored(Case, row)
     snapshot.cases[case.case_id] = case
 
 

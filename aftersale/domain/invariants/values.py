@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from aftersale.domain.declared import attributes
+
 E = TypeVar("E", bound=StrEnum)
+A = TypeVar("A")
 
 
 class Unreadable(ValueError):
@@ -80,3 +84,28 @@ def document(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Unreadable(f"{name} is not a JSON object: {value!r:.60}")
     return value
+
+
+def stored(aggregate: type[A], row: Mapping[str, Any]) -> A:
+    """The aggregate a raw row holds, each field read by the kind its declaration gives
+    (aftersale.domain.declared): a new field is read here without an edit."""
+    values: dict[str, Any] = {}
+    for field in attributes(aggregate):
+        value = row[field.name]
+        if value is None and field.optional:
+            values[field.name] = None
+        elif field.choices is not None:
+            values[field.name] = choice(field.choices, value, field.name)
+        else:
+            values[field.name] = _READERS[field.kind](value, field.name)
+    return aggregate(**values)
+
+
+_READERS: dict[type, Callable[[Any, str], Any]] = {
+    str: text,
+    Decimal: amount,
+    datetime: instant,
+    bool: flag,
+    int: whole,
+    dict: document,
+}
