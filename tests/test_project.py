@@ -28,7 +28,11 @@ FORBIDDEN = {
     "aftersale.adapters": ("aftersale.service.engine", "aftersale.cli", "aftersale.replay"),
     "aftersale.cli": ("aftersale.adapters",),
     "aftersale.daemon": ("aftersale.adapters",),
+    # the bench measures the engine from outside: the public API and the unit of work's ports
+    "aftersale.bench": ("aftersale.adapters",),
 }
+# the only import of the bench from the rest of the package: the CLI's `bench` command
+BENCH_IMPORTERS = {("aftersale.cli", "bench")}
 # the bench measures a bare transitions machine as its baseline
 TRANSITIONS_IMPORTERS = {
     "aftersale.domain.machine",
@@ -66,6 +70,40 @@ def test_the_domain_does_no_io_and_layers_import_only_downwards() -> None:
         if module not in TRANSITIONS_IMPORTERS:
             problems += [f"{module} imports {i}" for i in imported if i.startswith("transitions")]
     assert problems == []
+
+
+def test_nothing_but_the_bench_command_imports_the_bench() -> None:
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if name.startswith("aftersale.bench"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function, node in _imports_with_their_function(tree, None):
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            if any(module.startswith("aftersale.bench") for module in modules):
+                found.add((name, function))
+    assert found <= BENCH_IMPORTERS
+
+
+def _imports_with_their_function(
+    node: ast.AST, function: str | None
+) -> list[tuple[str | None, ast.Import | ast.ImportFrom]]:
+    """Every import under ``node``, with the name of the function it is made in (None at
+    module level)."""
+    found: list[tuple[str | None, ast.Import | ast.ImportFrom]] = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            found.append((function, child))
+        inner = (
+            child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+        )
+        found += _imports_with_their_function(child, inner)
+    return found
 
 
 def test_ci_runs_exactly_the_test_command_of_the_readme() -> None:

@@ -1,6 +1,6 @@
 """The health figures of ``aftersale bench``: a big shop's report, a night of snapshots, a
-backfill. The shops' events are generated (seeded) and written through the store's own
-``append``, so the rollups are kept exactly as the engine keeps them."""
+backfill. The shops' events are generated (seeded) and written through the engine's unit
+of work, so the rollups are kept exactly as the engine keeps them."""
 
 from __future__ import annotations
 
@@ -11,16 +11,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete
-
-from aftersale.adapters.schema import health_rollups
-from aftersale.bench.databases import own_database
+from aftersale import AfterSale, VirtualClock, connect
+from aftersale.bench.databases import bare, is_sqlite, own_database
 from aftersale.bench.figure import Figure
-from aftersale.bootstrap import connect
-from aftersale.clock import VirtualClock, iso, next_local_midnight
+from aftersale.clock import iso, next_local_midnight
 from aftersale.domain.events import Event
 from aftersale.domain.model import Order
-from aftersale.service.engine import AfterSale
 
 NOW = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 DAYS = 90
@@ -32,7 +28,7 @@ def report_latency(scale: dict[str, int], url: str) -> list[Figure]:
     full recomputation from its event log; then a 90-day backfill of another shop's snapshots
     (backfill folds the log, so it is measured on a shop of ``backfill_orders``)."""
     orders = scale["health_orders"]
-    with _fresh_engine(url) as engine:
+    with _fresh_engine(url) as (engine, fresh):
         _seed(engine, "big-shop", orders, random.Random(5))
         runs = []
         for _ in range(5):
@@ -40,7 +36,7 @@ def report_latency(scale: dict[str, int], url: str) -> list[Figure]:
             report = engine.health("big-shop", NOW)
             runs.append(time.perf_counter() - started)
         ours = sorted(runs)[len(runs) // 2] * 1000
-        _forget_rollups(engine)
+        _forget_rollups(fresh)
         started = time.perf_counter()
         assert engine.health("big-shop", NOW) == report  # the same report, folded from the log
         folded = (time.perf_counter() - started) * 1000
@@ -77,7 +73,7 @@ def nightly_snapshots(scale: dict[str, int], url: str) -> list[Figure]:
     """A night's snapshots of ``health_shops`` shops from the rollups, beside the same night
     taken by folding each shop's event log."""
     shops = scale["health_shops"]
-    with _fresh_engine(url) as engine:
+    with _fresh_engine(url) as (engine, fresh):
         rng = random.Random(9)
         for start in range(0, shops, 200):
             _seed_many(
@@ -90,7 +86,7 @@ def nightly_snapshots(scale: dict[str, int], url: str) -> list[Figure]:
         started = time.perf_counter()
         taken = engine.take_snapshots(night + timedelta(days=1), refresh=True)
         ours = time.perf_counter() - started
-        _forget_rollups(engine)
+        _forget_rollups(fresh)
         started = time.perf_counter()
         folded_taken = engine.take_snapshots(night + timedelta(days=2))
         folded = time.perf_counter() - started
@@ -124,20 +120,26 @@ def _last_night(engine: AfterSale, shops: list[str]) -> datetime:
 
 
 @contextmanager
-def _fresh_engine(url: str) -> Iterator[AfterSale]:
-    """An engine over a fresh database of its own (see :func:`own_database`)."""
+def _fresh_engine(url: str) -> Iterator[tuple[AfterSale, str]]:
+    """An engine over a fresh database of its own (see :func:`own_database`), and its URL."""
     with own_database(url, "health") as fresh:
         engine = connect(fresh, clock=VirtualClock(NOW))
         try:
-            yield engine
+            yield engine, fresh
         finally:
-            engine.storage.engine.dispose()  # type: ignore[attr-defined]
+            engine.close()
 
 
-def _forget_rollups(engine: AfterSale) -> None:
-    """Make the engine fold the event log, as it does until ``health rebuild`` has run."""
-    with engine.storage.engine.begin() as connection:  # type: ignore[attr-defined]
-        connection.execute(delete(health_rollups))
+def _forget_rollups(url: str) -> None:
+    """Make the engine fold the event log, as it does until ``health rebuild`` has run: the
+    rollups' row deleted with the bare driver."""
+    db = bare(url)
+    try:
+        db.execute("DELETE FROM health_rollups")
+        if not is_sqlite(url):
+            db.commit()
+    finally:
+        db.close()
 
 
 def _seed(engine: AfterSale, shop: str, orders: int, rng: random.Random) -> None:

@@ -1,12 +1,21 @@
-"""Our run beside the very same statements sent with the bare driver.
+"""Our run beside the very same statements sent with the bare driver, and beside a set-based
+raw baseline of the same work.
 
-A baseline that is not a guess at what the work needs: every statement our run sends to the
-driver (with its parameters as the driver received them) and every commit is recorded, then
-replayed with plain ``sqlite3`` or ``psycopg`` on a database seeded the same way (a copy of the
-SQLite file; on PostgreSQL a schema seeded alike). The ratio is what our layers cost on top of
-the reads and writes themselves. The connection pool's liveness ping on PostgreSQL is ours
-alone and not replayed. After the replay both databases must hold the same rows (counted per
-table, cases per state), or the figure fails: a baseline that did less work would flatter us.
+The same statements: every statement our run sends to the driver (with its parameters as the
+driver received them) and every commit is recorded, then replayed with plain ``sqlite3`` or
+``psycopg`` on a database seeded the same way (a copy of the SQLite file; on PostgreSQL a
+schema seeded alike). The ratio is what our layers cost on top of those reads and writes. The
+connection pool's liveness ping on PostgreSQL is ours alone and not replayed.
+
+The recording needs nothing of the engine's insides: while our run is timed, a listener on
+SQLAlchemy's ``Engine`` class (its public ``do_connect`` event) hands every new connection to
+our database (recognised by its file or its schema) a recording driver connection; the engine
+is closed first (``AfterSale.close``), so it connects afresh.
+
+The set-based raw baseline (:mod:`aftersale.bench.raw`) does the same logical work in the
+fewest statements the bare driver allows, on a third database seeded alike. After the runs each
+baseline's database must hold the same rows as ours (:mod:`aftersale.bench.census`), or the
+figure fails: a baseline that did less work would flatter us.
 """
 
 from __future__ import annotations
@@ -17,21 +26,20 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
-from aftersale.adapters.db import make_engine
-from aftersale.adapters.schema import cases, metadata
-from aftersale.adapters.storage import SqlStorage
-from aftersale.bench.databases import own_database
-from aftersale.service.engine import AfterSale
+from aftersale import AfterSale
+from aftersale.bench.census import check_same_rows
+from aftersale.bench.databases import bare, bare_postgres, bare_sqlite, own_database, sqlite_path
 
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
 COMMIT, ROLLBACK = "COMMIT", "ROLLBACK"
 ENDS = (COMMIT, ROLLBACK)
+PINGS = (";", "SELECT 1")  # the pool's liveness check (pool_pre_ping), ours alone
+Raw = Callable[[Any], None]  # the set-based raw baseline's work, on a bare driver connection
 _log: list[Statement] = []  # what the recording connections saw (one recording at a time)
 _recording = False
 
@@ -42,6 +50,7 @@ class SameStatements:
     statements: list[Statement]  # what it sent to the driver, commits included
     bare_seconds: float  # the same statements and commits, bare driver
     driver: str
+    raw_seconds: float | None = None  # the set-based raw baseline, when one was given
 
     @property
     def executed(self) -> int:
@@ -59,13 +68,18 @@ class SameStatements:
 
 
 def same_statements(
-    url: str, name: str, seed: Callable[[str], AfterSale], work: Callable[[AfterSale], None]
+    url: str,
+    name: str,
+    seed: Callable[[str], AfterSale],
+    work: Callable[[AfterSale], None],
+    raw: Raw | None = None,
 ) -> SameStatements:
     """Time ``work`` on a database ``seed`` fills, recording what reaches the driver, then
-    replay that with the bare driver on a second database seeded alike."""
+    replay that with the bare driver on a second database seeded alike; with ``raw``, time it
+    too, on a third. Each baseline must leave the rows ours left."""
     if url.startswith("sqlite"):
-        return _on_sqlite(name, seed, work)
-    return _on_postgres(url, name, seed, work)
+        return _on_sqlite(name, seed, work, raw)
+    return _on_postgres(url, name, seed, work, raw)
 
 
 def same_statements_in_memory(work: Callable[[], int]) -> SameStatements:
@@ -94,19 +108,6 @@ def same_statements_in_memory(work: Callable[[], int]) -> SameStatements:
     if bare_events != events:
         raise RuntimeError(f"the bare replay did not do the same work: {bare_events} events")
     return SameStatements(seconds, statements, bare_seconds, "sqlite3")
-
-
-def database(engine: AfterSale) -> Engine:
-    assert isinstance(engine.storage, SqlStorage)
-    return engine.storage.engine
-
-
-def bare_sqlite(path: Path) -> sqlite3.Connection:
-    """A plain sqlite3 connection set up as the engine sets up its own (adapters/db.py)."""
-    db = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-        db.execute(f"PRAGMA {pragma}")
-    return db
 
 
 def _record(sql: str, parameters: Any, many: bool) -> None:
@@ -143,30 +144,37 @@ class _RecordingConnection(_RecordingEnds, sqlite3.Connection):
 
 
 def _on_sqlite(
-    name: str, seed: Callable[[str], AfterSale], work: Callable[[AfterSale], None]
+    name: str, seed: Callable[[str], AfterSale], work: Callable[[AfterSale], None], raw: Raw | None
 ) -> SameStatements:
     with own_database("sqlite://", name) as url:
-        ours = Path(str(make_url(url).database))
-        bare = ours.with_name(f"{name}-bare.db")
+        ours = sqlite_path(url)
+        copies = {side: ours.with_name(f"{name}-{side}.db") for side in ("bare", "raw")}
         engine = seed(url)
-        database(engine).dispose()  # closing the last connection checkpoints the WAL
-        shutil.copy(ours, bare)
+        engine.close()  # closing the last connection checkpoints the WAL
+        for copy in copies.values():
+            shutil.copy(ours, copy)
 
-        @event.listens_for(database(engine), "do_connect")
-        def _recorded(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        def factory(cargs: Any, cparams: dict[str, Any]) -> None:
             cparams["factory"] = _RecordingConnection
 
-        seconds, statements = _timed(engine, work)
-        database(engine).dispose()
-        db = bare_sqlite(bare)
+        with _recording_connections(str(ours), factory):
+            seconds, statements = _timed(engine, work)
+        db = bare_sqlite(copies["bare"])
         bare_seconds = _replay(db, statements)
         db.close()
-        _check_same_rows(url, f"sqlite:///{bare}")
-    return SameStatements(seconds, statements, bare_seconds, "sqlite3")
+        raw_seconds = _raw_seconds(f"sqlite:///{copies['raw']}", raw)
+        check_same_rows(url, f"sqlite:///{copies['bare']}", "the bare replay")
+        if raw is not None:
+            check_same_rows(url, f"sqlite:///{copies['raw']}", "the set-based raw baseline")
+    return SameStatements(seconds, statements, bare_seconds, "sqlite3", raw_seconds)
 
 
 def _on_postgres(
-    url: str, name: str, seed: Callable[[str], AfterSale], work: Callable[[AfterSale], None]
+    url: str,
+    name: str,
+    seed: Callable[[str], AfterSale],
+    work: Callable[[AfterSale], None],
+    raw: Raw | None,
 ) -> SameStatements:
     import psycopg
 
@@ -183,50 +191,55 @@ def _on_postgres(
     class RecordingConnection(_RecordingEnds, psycopg.Connection[Any]):
         pass
 
-    with own_database(url, name) as ours_url, own_database(url, f"{name}_bare") as bare_url:
-        database(seed(bare_url)).dispose()
+    def factory(cargs: Any, cparams: dict[str, Any]) -> Any:
+        return RecordingConnection.connect(*cargs, **cparams, cursor_factory=RecordingCursor)
+
+    with (
+        own_database(url, name) as ours_url,
+        own_database(url, f"{name}_bare") as bare_url,
+        own_database(url, f"{name}_raw") as raw_url,
+    ):
+        seed(bare_url).close()
+        if raw is not None:
+            seed(raw_url).close()
         engine = seed(ours_url)
-        database(engine).dispose()
-        ping = database(engine).dialect._dialect_specific_select_one  # type: ignore[attr-defined]
-
-        @event.listens_for(database(engine), "do_connect")
-        def _recorded(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
-            return RecordingConnection.connect(*cargs, **cparams, cursor_factory=RecordingCursor)
-
-        seconds, statements = _timed(engine, work)
-        database(engine).dispose()
-        replayed = [s for s in statements if s[0] != ping]
-        with psycopg.connect(bare_url.replace("+psycopg", "")) as db:
+        engine.close()
+        with _recording_connections(_schema_of(ours_url), factory):
+            seconds, statements = _timed(engine, work)
+        replayed = [s for s in statements if s[0] not in PINGS]
+        with bare_postgres(bare_url) as db:
             bare_seconds = _replay(db, replayed)
-        _check_same_rows(ours_url, bare_url)
-    return SameStatements(seconds, replayed, bare_seconds, "psycopg")
+        raw_seconds = _raw_seconds(raw_url, raw)
+        check_same_rows(ours_url, bare_url, "the bare replay")
+        if raw is not None:
+            check_same_rows(ours_url, raw_url, "the set-based raw baseline")
+    return SameStatements(seconds, replayed, bare_seconds, "psycopg", raw_seconds)
 
 
-def _check_same_rows(ours: str, bare: str) -> None:
-    """Both databases hold as many rows in every table and as many cases in every state."""
-    found = [_census(ours), _census(bare)]
-    if found[0] != found[1]:
-        differ = sorted(
-            k for k in found[0].keys() | found[1].keys() if found[0].get(k) != found[1].get(k)
-        )
-        raise RuntimeError(f"the bare replay did not do the same work: {differ} differ")
+def _schema_of(url: str) -> str:
+    """The schema :func:`own_database` made for a figure (in the URL's search_path)."""
+    options = str(make_url(url).query.get("options", ""))
+    return options.split("search_path=", 1)[-1]
 
 
-def _census(url: str) -> dict[str, int]:
-    engine = make_engine(url)
+@contextmanager
+def _recording_connections(
+    marker: str, factory: Callable[[Any, dict[str, Any]], Any]
+) -> Iterator[None]:
+    """While in the block, new SQLAlchemy connections to the database named by ``marker`` (a
+    SQLite file, a PostgreSQL schema) are made by ``factory``: recording ones."""
+
+    def connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        named = [str(arg) for arg in cargs] + [str(cparams.get("options", ""))]
+        if any(marker == name or f"search_path={marker}" in name for name in named):
+            return factory(cargs, cparams)
+        return None
+
+    event.listen(Engine, "do_connect", connect)
     try:
-        with engine.connect() as connection:
-            found = {
-                table.name: connection.execute(
-                    select(func.count()).select_from(table)
-                ).scalar_one()
-                for table in metadata.sorted_tables
-            }
-            by_state = select(cases.c.state, func.count()).group_by(cases.c.state)
-            found |= {f"cases {state}": n for state, n in connection.execute(by_state)}
+        yield
     finally:
-        engine.dispose()
-    return found
+        event.remove(Engine, "do_connect", connect)
 
 
 def _timed(engine: AfterSale, work: Callable[[AfterSale], None]) -> tuple[float, list[Statement]]:
@@ -235,7 +248,21 @@ def _timed(engine: AfterSale, work: Callable[[AfterSale], None]) -> tuple[float,
         started = time.perf_counter()
         work(engine)
         seconds = time.perf_counter() - started
+    engine.close()  # no recording connection outlives the recording
     return seconds, statements
+
+
+def _raw_seconds(url: str, raw: Raw | None) -> float | None:
+    """Seconds the set-based raw baseline takes on a connection opened beforehand."""
+    if raw is None:
+        return None
+    db = bare(url)
+    try:
+        started = time.perf_counter()
+        raw(db)
+        return time.perf_counter() - started
+    finally:
+        db.close()
 
 
 @contextmanager

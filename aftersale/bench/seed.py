@@ -1,7 +1,9 @@
 """Seeded, deterministic load for the benchmarks: orders with cases already waiting on a timer.
 
-Rows are written through the store's own transactions (the same code the engine uses), a few
-thousand per transaction, so seeding a million cases does not take a million commits.
+The orders and cases are built with the domain's own functions (``CaseRules().open``, under
+the engine's policy) and written through the engine's unit of work
+(``engine.storage.unit_of_work()``, the code every command commits with), a few thousand per
+unit of work, so seeding a million cases does not take a million commits.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from aftersale import AfterSale
+from aftersale.config import policy_version, read_document
 from aftersale.domain import orders
+from aftersale.domain.cases import CaseRules
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
 from aftersale.domain.orders import PaidFact
+from aftersale.domain.policy import Policy
 from aftersale.domain.requests import parse_open
-from aftersale.service.engine import AfterSale
 
 CHUNK = 5000
 
@@ -38,16 +43,15 @@ def seed_due_cases(
     """
     rng = random.Random(seed)
     policy = engine.policy
-    with engine.storage.unit_of_work() as uow:
-        engine.policies.in_force(uow, now)
-        uow.commit()
+    _store_policy(engine, now)
+    rules = CaseRules()
     for start in range(0, count, CHUNK):
         with engine.storage.unit_of_work() as uow:
             for number in range(start, min(count, start + CHUNK)):
                 deadline = now - spread * rng.random()
                 key = seed_key(prefix, number)
                 if with_history:
-                    order, case = _opened(engine, key, deadline, rng)
+                    order, case = _opened(rules, policy, key, deadline, rng)
                 else:
                     order, case = _pair(key, deadline, policy.version, rng)
                 uow.orders.add(order)
@@ -60,12 +64,24 @@ def seed_key(prefix: str, number: int) -> str:
     return f"{prefix}{number:08d}"
 
 
+def _store_policy(engine: AfterSale, now: datetime) -> None:
+    """Store the engine's policy under its version, as its first case opened would (the
+    shipped config/, which the bench's engines run under)."""
+    policy = engine.policy
+    document = read_document()
+    if policy_version(document) != policy.version:
+        raise RuntimeError(f"the bench seeds under config/, not policy {policy.version}")
+    with engine.storage.unit_of_work() as uow:
+        if uow.policies.get(policy.version) is None:
+            uow.policies.add(policy.version, document, now)
+            uow.commit()
+
+
 def _opened(
-    engine: AfterSale, key: str, deadline: datetime, rng: random.Random
+    rules: CaseRules, policy: Policy, key: str, deadline: datetime, rng: random.Random
 ) -> tuple[Order, Case]:
     """An order paid, shipped and its refund-only case opened through the domain's own rules,
     at instants that put the review deadline at ``deadline``."""
-    policy = engine.policy
     shop, buyer = f"shop-{rng.randrange(50):02d}", f"buyer-{rng.randrange(10**6)}"
     amount = Decimal(rng.randrange(500, 9000)) / 100
     review = policy.deadline(Kind.refund_only, State.pending_review, "US", amount, deadline)
@@ -76,7 +92,7 @@ def _opened(
     orders.record_shipped(order, opened - timedelta(days=2), None)
     fields = {"case_id": f"C{key}", "order_id": order.order_id, "kind": "refund_only"}
     fields |= {"actor": "buyer", "actor_id": buyer, "reason": "not_received"}
-    case, _ = engine.rules.open(order, policy, parse_open(policy, fields), opened)
+    case, _ = rules.open(order, policy, parse_open(policy, fields), opened)
     assert case.deadline_at == deadline, (case.deadline_at, deadline)
     return order, case  # each with the events it recorded
 

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aftersale.adapters.db import make_engine
+from aftersale import AfterSale, connect
+from aftersale.bench import raw_postgres, raw_sqlite
+from aftersale.bench.databases import analyze, core_engine
+from aftersale.bench.raw import seller_deadline_measure
 from aftersale.bench.recording import SameStatements, same_statements
 from aftersale.bench.seed import seed_due_cases, seed_key
-from aftersale.bootstrap import connect
 from aftersale.daemon import Daemon, DaemonOptions, settle_memory
-from aftersale.service.engine import AfterSale
 
 _fired = 0
 _failed: list[str] = []  # what a job raised (APScheduler would only log it)
@@ -33,6 +34,7 @@ def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, A
     seed_due_cases(
         engine, count, now, spread=timedelta(hours=1), prefix=f"T{processes}-", with_history=True
     )
+    analyze(url)  # as autovacuum would have, long before: the claim is planned for the rows
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(processes + 1)
     finished = context.Queue()
@@ -49,22 +51,35 @@ def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, A
         worker.join()
     seconds = last - started
     left = engine.status()["overdue"]
+    engine.close()
     return {"fired": count - left, "seconds": seconds, "per_second": (count - left) / seconds}
 
 
 def in_process(url: str, count: int, batch: int = 1000) -> SameStatements:
     """One sweep of ``count`` due deadlines in this process, beside the same statements sent
-    with the bare driver: what the database work alone allows."""
+    with the bare driver (what the database work alone allows) and beside the set-based raw
+    baseline (the same work in the fewest statements a batch: :mod:`aftersale.bench.raw`)."""
     now = datetime.now(UTC)
+    measure: list[str] = []
 
     def seeded(url: str) -> AfterSale:
         engine = connect(url)
         seed_due_cases(
             engine, count, now, spread=timedelta(hours=1), prefix="S-", with_history=True
         )
+        analyze(url)
+        measure[:] = [seller_deadline_measure(engine)]
         return engine
 
-    return same_statements(url, "sweep", seeded, lambda engine: _swept(engine, batch, count))
+    def raw(db: Any) -> None:
+        driver = raw_sqlite if url.startswith("sqlite") else raw_postgres
+        fired = driver.sweep(db, datetime.now(UTC), batch, measure[0])
+        if fired != count:
+            raise RuntimeError(f"the raw sweep fired {fired} of {count} due deadlines")
+
+    return same_statements(
+        url, "sweep", seeded, lambda engine: _swept(engine, batch, count), raw=raw
+    )
 
 
 def _swept(engine: AfterSale, batch: int, count: int) -> None:
@@ -104,8 +119,10 @@ def job_per_deadline(url: str, count: int, work: bool = True) -> dict[str, Any]:
         seed_due_cases(
             _engines[url], count, now, spread=timedelta(hours=1), prefix="J-", with_history=True
         )
-    # on our engine, so its database runs with our settings (WAL, synchronous=NORMAL on SQLite)
-    store = SQLAlchemyJobStore(engine=make_engine(url), tablename="bench_apscheduler_jobs")
+        analyze(url)
+    # with our settings (WAL, synchronous=NORMAL on SQLite), on an engine of the bench's own
+    jobs_engine = core_engine(url)
+    store = SQLAlchemyJobStore(engine=jobs_engine, tablename="bench_apscheduler_jobs")
     scheduler = BackgroundScheduler(
         jobstores={"default": store},
         executors={"default": ThreadPoolExecutor(4)},
@@ -125,11 +142,14 @@ def job_per_deadline(url: str, count: int, work: bool = True) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     scheduler.shutdown(wait=True)
     store.remove_all_jobs()
+    jobs_engine.dispose()
     fired = _fired
     if _failed:
         raise RuntimeError(f"{len(_failed)} APScheduler jobs failed, the first: {_failed[0]}")
     if work:
-        left = _engines.pop(url).status()["overdue"]
+        engine = _engines.pop(url)
+        left = engine.status()["overdue"]
+        engine.close()
         if left != count - fired:
             raise RuntimeError(f"{fired} jobs ran but {count - left} deadlines were taken")
     return {"fired": fired, "seconds": seconds, "per_second": fired / seconds}

@@ -16,9 +16,12 @@ FIGURES = {
     "transition",
     "commands",
     "commands (floor)",
+    "approve, same statements",
+    "approve, set-based raw",
     "timers, 1 process",
     "timers, 1 process, vs idle jobs",
     "timers, same statements",
+    "timers, set-based raw",
     "timers, 2 processes",
     "replay",
     "health report",
@@ -55,6 +58,12 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
     sweep = by_name["timers, same statements"]
     assert sweep["baseline_name"] == "the same statements, bare sqlite3"
     assert "statement runs a deadline" in sweep["detail"]
+    # and beside the same work in the fewest statements, leaving the same rows
+    for name in ("timers, set-based raw", "approve, set-based raw"):
+        raw = by_name[name]
+        assert raw["baseline_name"] == "the same work in the fewest statements, bare sqlite3"
+        assert "the same rows left as ours" in raw["detail"]
+    assert by_name["timers, set-based raw"]["ours"] == sweep["ours"]
     assert by_name["replay"]["baseline_name"] == "the same statements, bare sqlite3 in memory"
     for figure in report["figures"]:
         assert figure["ours"] > 0, figure
@@ -82,9 +91,13 @@ def _bench_on_postgresql(only: str, url: str | None = None) -> list[dict[str, An
 
 @pytest.mark.postgres
 def test_bench_on_postgresql_replays_the_same_statements_with_bare_psycopg() -> None:
-    (commands, _floor) = _bench_on_postgresql("commands")
+    (commands, _floor, same, raw) = _bench_on_postgresql("commands")
     assert commands["baseline_name"] == "the same statements, bare psycopg"
     assert commands["baseline"] > 0 and commands["ours"] > 0
+    assert same["baseline_name"] == "the same statements, bare psycopg"
+    assert raw["baseline_name"] == "the same work in the fewest statements, bare psycopg"
+    assert "2 round trips an approve" in raw["detail"]
+    assert raw["baseline"] > 0 and raw["ours"] == same["ours"]
 
 
 @pytest.mark.postgres
@@ -94,11 +107,15 @@ def test_bench_timers_on_postgresql_beside_the_same_statements_and_two_processes
         "timers, 1 process",
         "timers, 1 process, vs idle jobs",
         "timers, same statements",
+        "timers, set-based raw",
         "timers, 2 processes",
     }
     assert (
         by_name["timers, same statements"]["baseline_name"] == "the same statements, bare psycopg"
     )
+    raw = by_name["timers, set-based raw"]
+    assert raw["baseline_name"] == "the same work in the fewest statements, bare psycopg"
+    assert "2 round trips a batch" in raw["detail"]
     assert all(figure["ours"] > 0 for figure in by_name.values())
 
 

@@ -30,7 +30,7 @@ def test_a_figure_on_postgresql_runs_in_a_schema_of_its_own_dropped_afterwards()
             engine = connect(url)
             engine.order_paid("O1", "S1", "B1", "US", "USD", "10.00")
             assert engine.order("O1")["order_id"] == "O1"
-            engine.storage.engine.dispose()  # type: ignore[attr-defined]
+            engine.close()
             assert len(_schemas(base) - before) == 1
     assert _schemas(base) == before
 

@@ -3,16 +3,17 @@ recorded and replayed with the bare driver, and the replay must have done the sa
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aftersale import AfterSale, VirtualClock, connect
+from aftersale.bench.databases import sqlite_path
 from aftersale.bench.recording import COMMIT, same_statements, same_statements_in_memory
-from aftersale.bootstrap import connect
-from aftersale.clock import VirtualClock
 from aftersale.demo import month_scenario
 from aftersale.replay import replay
-from aftersale.service.engine import AfterSale
 from tests.conftest import pg_server_url
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -58,15 +59,23 @@ def test_on_postgresql_the_bare_psycopg_replay_does_the_same_work() -> None:
 
 
 def test_a_replay_that_did_less_work_fails_the_figure() -> None:
-    def behind_the_recording(engine: AfterSale) -> None:
-        # a second engine on the same file: its statements never reach the recording
-        assert engine.storage.engine.url.database is not None  # type: ignore[attr-defined]
-        other = connect(str(engine.storage.engine.url), clock=engine.clock)  # type: ignore[attr-defined]
-        other.order_paid("O9", "S1", "B1", "US", "USD", "20.00")
-        other.storage.engine.dispose()  # type: ignore[attr-defined]
+    seeded: list[str] = []
 
-    with pytest.raises(RuntimeError, match=r"did not do the same work: .*orders"):
-        same_statements("sqlite://", "recording", _seeded, behind_the_recording)
+    def remembered(url: str) -> AfterSale:
+        seeded.append(url)
+        return _seeded(url)
+
+    def behind_the_recording(engine: AfterSale) -> None:
+        # an order written with a bare sqlite3 connection: it never reaches the recording
+        with closing(sqlite3.connect(sqlite_path(seeded[0]), isolation_level=None)) as db:
+            db.execute(
+                "INSERT INTO orders (order_id, shop_id, buyer_id, market, currency, amount, "
+                "refunded_total, paid_at, version) VALUES ('O9', 'S1', 'B1', 'US', 'USD', "
+                "'20.00', '0', '2026-03-02 09:00:00.000000', 1)"
+            )
+
+    with pytest.raises(RuntimeError, match=r"the bare replay did not do the same work: orders"):
+        same_statements("sqlite://", "recording", remembered, behind_the_recording)
 
 
 def test_in_memory_the_whole_run_schema_included_replays_on_a_bare_database() -> None:
