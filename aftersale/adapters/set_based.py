@@ -14,6 +14,7 @@ engine's JSON codec), which is what makes it cheaper than binding each value.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -86,7 +87,16 @@ def insert_sql(table: Table, names: Sequence[str]) -> str:
 
 
 def _json(rows: Sequence[dict[str, Any]]) -> str:
-    return orjson.dumps(list(rows), option=orjson.OPT_NON_STR_KEYS).decode()
+    # Every instant through _instant: orjson refuses datetime subclasses (freezegun's, pandas')
+    # and drops the seconds of an offset like +05:30:20; UTC text is exact for all of them.
+    options = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    return orjson.dumps(list(rows), default=_instant, option=options).decode()
+
+
+def _instant(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(f"{type(value).__name__} is not stored as JSON")
 
 
 @cache

@@ -252,8 +252,9 @@ def _compare_and_set(link: Link, mapped: Mapped[Any], changed: Sequence[Any]) ->
 
 def _conflict(changed: Sequence[Any]) -> Conflict:
     """Another writer changed one of ``changed`` after it was read."""
-    first = changed[0] if changed else None
-    if len(changed) == 1 and isinstance(first, Case):
+    cases = [aggregate for aggregate in changed if isinstance(aggregate, Case)]
+    first = cases[0] if len(cases) == 1 else changed[0] if changed else None
+    if len(cases) == 1 and isinstance(first, Case):  # the case a command moved, with its order
         return Conflict(
             f"case {first.case_id} was changed by another writer; try again",
             case_id=first.case_id,

@@ -99,6 +99,10 @@ def text(value: Any, name: str, limit: int = MAX_NOTE_LENGTH) -> str:
         raise InvalidInput(f"{name} is longer than {limit} characters ({len(value)})")
     if "\x00" in value:
         raise InvalidInput(f"{name} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no database, and no JSON, can hold it
+        raise InvalidInput(f"{name} is not valid Unicode (a lone surrogate)") from None
     return value
 
 
