@@ -16,6 +16,7 @@ from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.storage import SqlStorage
 from aftersale.clock import Clock, SystemClock
 from aftersale.config import policy_from_document, read_document
+from aftersale.daemon_workers import connections
 from aftersale.errors import StorageError
 from aftersale.health_config import load_health
 from aftersale.service.engine import DEFAULT_CLOCK_SKEW, AfterSale
@@ -79,12 +80,13 @@ def connect(
 
 
 def daemon_engine(
-    url: str | None = None, config_dir: str | Path | None = None
+    url: str | None = None, config_dir: str | Path | None = None, workers: int = 1
 ) -> tuple[AfterSale, Callable[[], None]]:
     """The daemon's engine, its schema not checked yet, and the check the daemon runs before
     its first sweep: a database that is down at start is waited for like any blink, while a
     schema that is missing or another release's stops it (``require_schema``'s errors).
-    ``memory://`` is refused (``StorageError``)."""
+    Its pool holds a connection for each of ``workers`` sweeping at once and the daemon's
+    jobs. ``memory://`` is refused (``StorageError``)."""
     url = lasting_url(
         url,
         "the daemon",
@@ -92,7 +94,7 @@ def daemon_engine(
         "of its own, which cannot see it (in the process that holds it, call fire_due)",
     )
     policies = _policies(config_dir)
-    engine = make_engine(url)
+    engine = make_engine(url, connections(workers))
     return _assemble(engine, policies, config_dir, None, adopt=False), partial(
         require_schema, engine
     )

@@ -38,6 +38,7 @@ from aftersale.cli_options import (
     parse_instant,
 )
 from aftersale.cli_policy import policy
+from aftersale.daemon_workers import MAX_WORKERS
 from aftersale.errors import AfterSaleError
 from aftersale.replay import ReplayResult, example_names, read_scenario, replay
 
@@ -280,6 +281,14 @@ def case_act(
     show_default=True,
     help="Seconds between heartbeat lines (the backlog); an idle sweep logs nothing.",
 )
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, MAX_WORKERS),
+    help=f"Sweeps at once in this process (1 to {MAX_WORKERS}), each on a database connection "
+    "of its own; on SQLite always 1 (one writer at a time).",
+)
 def daemon(
     db_url: str | None,
     config_dir: str | None,
@@ -291,6 +300,7 @@ def daemon(
     log_format: str,
     log_level: str,
     heartbeat: float,
+    workers: int,
 ) -> None:
     """Fire every due deadline exactly once; run as many as you like on PostgreSQL."""
     from aftersale.daemon import Daemon, DaemonOptions, settle_memory
@@ -299,9 +309,9 @@ def daemon(
     if interval <= 0 or batch <= 0 or heartbeat <= 0:
         raise click.BadParameter("--interval, --batch and --heartbeat must be positive")
     remind = _duration(remind_before, "--remind-before")
-    options = DaemonOptions(interval, batch, remind, keep_rollup_days, heartbeat)
+    options = DaemonOptions(interval, batch, remind, keep_rollup_days, heartbeat, workers)
     try:
-        engine, ready = daemon_engine(db_url, config_dir)
+        engine, ready = daemon_engine(db_url, config_dir, workers)
         with options_checked():  # a bad value stops here, before any sweep: exit 2
             engine.rollup_keep_days(keep_rollup_days)
         runner = Daemon(engine, options, ready, database=shown_url(db_url))

@@ -2,9 +2,10 @@
 
 APScheduler only keeps time, with its jobs in memory (processes must never share a job store):
 a sweep every ``interval`` (``max_instances=1``, ``coalesce=True``, ``misfire_grace_time=None``)
-and a reminder pass. The database is the timer store and the lock, so any number of daemons can
-run against one PostgreSQL database. Signal handlers only set a flag; the sweep finishes the
-batch in hand, commits it, and the scheduler is shut down from the job.
+by ``workers`` threads at once (:mod:`aftersale.daemon_workers`; one on SQLite, which takes one
+writer at a time) and a reminder pass. The database is the timer store and the lock, so any
+number of daemons can run against one PostgreSQL database. Signal handlers only set a flag;
+every worker finishes the batch in hand, commits it, and the scheduler is shut down from the job.
 
 The log (:mod:`aftersale.daemon_log`): a sweep that did work is one ``sweep`` record, an idle
 one says nothing (at debug level it does); a ``heartbeat`` record every ``heartbeat`` seconds
@@ -27,7 +28,14 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from aftersale.daemon_log import record
-from aftersale.errors import SchemaMissing, SchemaNewer, SchemaOutdated, StorageError
+from aftersale.daemon_workers import MAX_WORKERS, SweepWorkers
+from aftersale.errors import (
+    InvalidInput,
+    SchemaMissing,
+    SchemaNewer,
+    SchemaOutdated,
+    StorageError,
+)
 from aftersale.service.engine import AfterSale
 
 log = logging.getLogger("aftersale.daemon")
@@ -48,6 +56,7 @@ class DaemonOptions:
     remind_before: timedelta | None = timedelta(hours=12)
     keep_rollup_days: int | None = None  # None: health.toml's longest window and 30 days
     heartbeat: float = 60.0  # seconds between two heartbeat records
+    workers: int = 2  # sweeps at once, 1 to MAX_WORKERS (one on SQLite, whatever is asked)
 
 
 @dataclass
@@ -95,6 +104,10 @@ class Daemon:
         password masked: ``bootstrap.shown_url``)."""
         self.engine = engine
         self.options = options or DaemonOptions()
+        asked = self.options.workers
+        if type(asked) is not int or not 1 <= asked <= MAX_WORKERS:
+            raise InvalidInput(f"workers must be a whole number, 1 to {MAX_WORKERS}: {asked!r}")
+        self.workers = SweepWorkers(engine.concurrent_sweeps(asked))
         self.ready = ready
         self.database = database
         self.stop_requested = False
@@ -120,26 +133,39 @@ class Daemon:
         """``--once``: a full sweep, the reminders and any snapshot due; database errors raise
         (``--once`` exits 3 on them, for cron to see)."""
         self.ready()
-        line = self.sweep_once(report_idle=True)  # cron's record of the run, even of nothing
-        self.snapshot_once()
-        self.prune_once()
+        try:
+            line = self.sweep_once(report_idle=True)  # cron's record of the run, even of nothing
+            self.snapshot_once()
+            self.prune_once()
+        finally:
+            self.workers.close()
         return line
 
     def sweep_once(self, report_idle: bool = False) -> dict[str, Any]:
-        """One full sweep and reminder pass, logged as one ``sweep`` record when it did work
-        or ``report_idle`` (at debug level otherwise)."""
+        """One full sweep by every worker and a reminder pass, logged as one ``sweep`` record
+        of the workers' totals when it did work or ``report_idle`` (at debug level otherwise).
+        A worker's error is raised once the others have finished and their work is logged."""
         started = time.monotonic()
         backlog = self.engine.status(snapshots=False)
-        report = self.engine.sweep(self.options.batch, lambda: self.stop_requested)
-        reminded = 0
-        if self.options.remind_before is not None and not self.stop_requested:
-            reminded = self.engine.remind(self.options.remind_before, self.options.batch)
+        swept = self.workers.sweep(
+            lambda: self.engine.sweep(self.options.batch, lambda: self.stop_requested),
+            batches=-(-backlog["overdue"] // self.options.batch),  # rounded up
+        )
+        report = swept.report
+        if swept.error is not None and not report.claimed:
+            raise swept.error
+        reminded, before = 0, self.options.remind_before
+        if before is not None and swept.error is None and not self.stop_requested:
+            reminded = self.engine.remind(before, self.options.batch)
         line = {
             "sweep": "done",
             "fired": report.fired,
             "claimed": report.claimed,
             "quarantined": report.quarantined,
+            "batches": report.batches,
             "reminded": reminded,
+            "workers": swept.workers,
+            "workers_busy": swept.busy,
             "lag_seconds": round(backlog["oldest_lag_seconds"], 3),
             "overdue_before": backlog["overdue"],
             "seconds": round(time.monotonic() - started, 3),
@@ -148,6 +174,8 @@ class Daemon:
         worked = report.fired or report.claimed or report.quarantined or reminded
         level = logging.INFO if worked or report_idle else logging.DEBUG
         log.log(level, "sweep done", extra=record("sweep", line))
+        if swept.error is not None:
+            raise swept.error
         return line
 
     def snapshot_once(self) -> int:
@@ -175,6 +203,8 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         )
         self._scheduler = scheduler
+        # One job for every worker: each tick hands the sweep to them and waits for all, so its
+        # record has their totals and a stop finds none running (see daemon_workers).
         scheduler.add_job(
             self._scheduled_tick,
             "interval",
@@ -195,9 +225,12 @@ class Daemon:
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._request_stop)
-        if self._wait_until_ready():
-            self._log_start()
-            scheduler.start()
+        try:
+            if self._wait_until_ready():
+                self._log_start()
+                scheduler.start()
+        finally:
+            self.workers.close()
         fields = {"signal": self.stop_signal, "sweeps": self.sweeps, "fired": self.fired}
         stopped = f"daemon stopped ({self.stop_signal or 'scheduler ended'})"
         log.info(stopped, extra=record("daemon_stopped", fields))
@@ -217,14 +250,23 @@ class Daemon:
                 None if options.remind_before is None else options.remind_before.total_seconds()
             ),
             "heartbeat_seconds": options.heartbeat,
+            "workers": self.workers.count,
             "pid": os.getpid(),
             "aftersale_version": aftersale.__version__,
         }
         message = (
             f"daemon started: {self.database or 'database'}, policy {fields['policy_version']}, "
-            f"interval {options.interval:g} s, batch {options.batch}"
+            f"interval {options.interval:g} s, batch {options.batch}, "
+            f"workers {self.workers.count}"
         )
         log.info(message, extra=record("daemon_started", fields))
+        if self.workers.count < options.workers:
+            fields = {"workers_asked": options.workers, "workers": self.workers.count}
+            message = (
+                f"sweeping with {self.workers.count} worker, not {options.workers}: the "
+                "database takes one writer at a time (SQLite), so more would only queue"
+            )
+            log.info(message, extra=record("workers_reduced", fields))
 
     def heartbeat(self) -> dict[str, Any]:
         """The daemon is alive: the backlog as the database has it now, and the work done

@@ -51,8 +51,14 @@ def safe_url(url: str) -> str:
         return "(unparseable database URL)"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for the engine's short write transactions."""
+POOL_SIZE = 5  # connections a pool keeps open; up to MAX_OVERFLOW more open under a burst
+MAX_OVERFLOW = 5
+
+
+def make_engine(url: str, connections: int = POOL_SIZE) -> Engine:
+    """An engine tuned for the engine's short write transactions; on PostgreSQL its pool keeps
+    ``connections`` open (a daemon's workers and jobs each hold one at once), at least
+    :data:`POOL_SIZE`. SQLite's pool is SQLAlchemy's default."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -62,7 +68,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False))
     try:
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, **JSON_CODEC)
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=max(POOL_SIZE, connections),
+            max_overflow=MAX_OVERFLOW,
+            **JSON_CODEC,
+        )
     except ImportError as error:
         if parsed.get_backend_name() == "postgresql":
             raise StorageError(

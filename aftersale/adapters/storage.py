@@ -24,6 +24,8 @@ class SqlStorage:
         self.engine = engine
         self.rollups = rollups  # projected in every unit of work's commit when given
         self.now = now  # when events are recorded
+        # BEGIN IMMEDIATE on SQLite: one writer at a time (see db.py)
+        self.one_writer = engine.dialect.name == "sqlite"
         self.reads = SqlReads(engine)
         self.health = SqlHealth(engine, rollups)
 

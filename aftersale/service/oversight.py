@@ -78,6 +78,11 @@ class Oversight:
             backlog["last_snapshots"] = {shop_id: iso(taken) for shop_id, taken in latest}
         return backlog
 
+    def concurrent_sweeps(self, asked: int) -> int:
+        """How many sweeps of this engine are worth running at once: ``asked``, or 1 where the
+        database takes one writer at a time (SQLite), on which more would only queue."""
+        return 1 if self.storage.one_writer else asked
+
     def health(self, shop_id: str, as_of: Instant = None) -> dict[str, Any]:
         """The shop's health report of health.md as of ``as_of`` (default now)."""
         if self.health_settings is None:

@@ -172,6 +172,11 @@ class Storage(Protocol):
     """A backend: units of work, and the two read sides."""
 
     @property
+    def one_writer(self) -> bool:
+        """One writing unit of work at a time (SQLite): concurrent writers only queue."""
+        ...
+
+    @property
     def reads(self) -> ReadModel: ...
     @property
     def health(self) -> HealthStore: ...

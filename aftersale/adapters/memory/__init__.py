@@ -51,6 +51,8 @@ class MemoryStorage:
         self._now = now
         self.reads: ReadModel = MemoryReads(self._db)
         self.health: HealthStore = MemoryHealth(self._db)
+        # commits take one lock, but claims are held per unit of work: sweeps may run at once
+        self.one_writer = False
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self._db, self._now)
