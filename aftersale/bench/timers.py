@@ -25,10 +25,12 @@ _fired_lock = threading.Lock()
 _engines: dict[str, AfterSale] = {}  # one engine per database for the APScheduler jobs
 
 
-def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, Any]:
-    """Seed ``count`` due deadlines, then time ``processes`` daemon processes sweeping them:
-    from the moment all are ready to the moment the last sweep has committed (starting and
-    stopping a process is not firing deadlines)."""
+def ours(
+    url: str, count: int, processes: int, batch: int = 1000, workers: int = 1
+) -> dict[str, Any]:
+    """Seed ``count`` due deadlines, then time ``processes`` daemon processes sweeping them,
+    each with ``workers`` sweeping threads: from the moment all are ready to the moment the
+    last sweep has committed (starting and stopping a process is not firing deadlines)."""
     now = datetime.now(UTC)
     engine = connect(url)
     seed_due_cases(
@@ -38,17 +40,17 @@ def ours(url: str, count: int, processes: int, batch: int = 1000) -> dict[str, A
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(processes + 1)
     finished = context.Queue()
-    workers = [
-        context.Process(target=_sweeper, args=(url, batch, ready, finished))
+    daemons = [
+        context.Process(target=_sweeper, args=(url, batch, workers, ready, finished))
         for _ in range(processes)
     ]
-    for worker in workers:
-        worker.start()
+    for daemon in daemons:
+        daemon.start()
     ready.wait()
-    started = time.monotonic()  # system-wide, so comparable with the workers' readings
-    last = max(finished.get(timeout=900) for _ in workers)
-    for worker in workers:
-        worker.join()
+    started = time.monotonic()  # system-wide, so comparable with the daemons' readings
+    last = max(finished.get(timeout=900) for _ in daemons)
+    for daemon in daemons:
+        daemon.join()
     seconds = last - started
     left = engine.status()["overdue"]
     engine.close()
@@ -88,15 +90,16 @@ def _swept(engine: AfterSale, batch: int, count: int) -> None:
         raise RuntimeError(f"the sweep fired {fired} of {count} due deadlines")
 
 
-def _sweeper(url: str, batch: int, ready: Any, finished: Any) -> None:
+def _sweeper(url: str, batch: int, workers: int, ready: Any, finished: Any) -> None:
     """One daemon process's sweep, as ``aftersale daemon`` runs it (memory settled first)."""
     engine = connect(url, migrate=False)
     engine.status()  # connect before the clock starts
-    daemon = Daemon(engine, DaemonOptions(batch=batch, remind_before=None))
+    daemon = Daemon(engine, DaemonOptions(batch=batch, remind_before=None, workers=workers))
     settle_memory()
     ready.wait()
     daemon.sweep_once()
     finished.put(time.monotonic())
+    daemon.workers.close()
 
 
 def job_per_deadline(url: str, count: int, work: bool = True) -> dict[str, Any]:
