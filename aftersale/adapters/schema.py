@@ -67,11 +67,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
 
 
 def _sqlite_instant(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    # the offset parsed with the text: several times cheaper than replace(tzinfo=UTC) after
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 
 Json = JSON().with_variant(JSONB(), "postgresql")
