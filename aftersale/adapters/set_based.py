@@ -33,7 +33,7 @@ def update_all(link: Link, mapped: Mapped[Any], rows: Sequence[dict[str, Any]]) 
     division by zero when fewer rows matched than were sent (:func:`stale`): checked in the
     database, so a pipelined unit of work need not wait for the count before its COMMIT,
     which the failed statement turns into a rollback."""
-    run(link, _update_statement(mapped.table, mapped.key), rows, n=len(rows))
+    run(link, _update_statement(mapped), rows, n=len(rows))
 
 
 STALE = "22012"  # division_by_zero: only the compare-and-set divides
@@ -100,12 +100,13 @@ def _instant(value: Any) -> str:
 
 
 @cache
-def _update_statement(table: Table, key: str) -> Prepared:
-    return prepared(_update_sql(table, key))
+def _update_statement(mapped: Mapped[Any]) -> Prepared:
+    return prepared(_update_sql(mapped))
 
 
-def _update_sql(table: Table, key: str) -> str:
-    changed = [c for c in table.c if f"v_{c.name}" in _parameters(table, key)]
+def _update_sql(mapped: Mapped[Any]) -> str:
+    table, key = mapped.table, mapped.key
+    changed = [table.c[name] for name in mapped.changeable]
     columns = ", ".join(f"{c.name} = v.v_{c.name}" for c in changed)
     record = ", ".join(
         [f"k {_pg_type(table.c[key].type)}", "expected integer"]
@@ -118,15 +119,6 @@ def _update_sql(table: Table, key: str) -> str:
         f"WHERE t.{key} = v.k AND t.version = v.expected RETURNING 1) "
         "SELECT 1 / (CASE WHEN count(*) = :n THEN 1 ELSE 0 END) FROM changed"
     )
-
-
-def _parameters(table: Table, key: str) -> set[str]:
-    from aftersale.adapters.mapping import MAPPED
-
-    for mapped in MAPPED.values():
-        if mapped.table is table:
-            return {f"v_{name}" for name in mapped.changeable}
-    raise LookupError(table.name)
 
 
 def _pg_type(kind: Any) -> str:

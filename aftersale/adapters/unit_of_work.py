@@ -176,6 +176,14 @@ class SqlUnitOfWork:
 
     # -- for the repositories -------------------------------------------------------------
 
+    def get(self, mapped: Mapped[Any], key: str) -> Any:
+        """The aggregate of ``key``: the one handed out already, else read; None if none."""
+        known = self.seen(mapped, key)
+        if known is not None:
+            return known
+        row = by_key(mapped.table, mapped.key).first(self.link, {"k": key})
+        return None if row is None else self.track(mapped, row)
+
     def seen(self, mapped: Mapped[Any], key: str) -> Any:
         known = self._seen.get((mapped.aggregate, key)) or self._added.get((mapped.aggregate, key))
         return known[0] if isinstance(known, tuple) else known
@@ -273,11 +281,7 @@ class _Orders:
         self._uow = uow
 
     def get(self, order_id: str) -> Order | None:
-        known = self._uow.seen(ORDERS, order_id)
-        if known is not None:
-            return known  # type: ignore[no-any-return]
-        row = by_key(ORDERS.table, "order_id").first(self._uow.link, {"k": order_id})
-        return None if row is None else self._uow.track(ORDERS, row)
+        return self._uow.get(ORDERS, order_id)  # type: ignore[no-any-return]
 
     def get_many(self, order_ids: Sequence[str]) -> dict[str, Order]:
         found: dict[str, Order] = {}
@@ -296,11 +300,7 @@ class _Cases:
         self._uow = uow
 
     def get(self, case_id: str) -> Case | None:
-        known = self._uow.seen(CASES, case_id)
-        if known is not None:
-            return known  # type: ignore[no-any-return]
-        row = by_key(CASES.table, "case_id").first(self._uow.link, {"k": case_id})
-        return None if row is None else self._uow.track(CASES, row)
+        return self._uow.get(CASES, case_id)  # type: ignore[no-any-return]
 
     def add(self, case: Case) -> None:
         self._uow.add(CASES, case)
@@ -343,11 +343,7 @@ class _Messages:
         self._uow = uow
 
     def get(self, message_id: str) -> Message | None:
-        known = self._uow.seen(MESSAGES, message_id)
-        if known is not None:
-            return known  # type: ignore[no-any-return]
-        row = by_key(MESSAGES.table, "message_id").first(self._uow.link, {"k": message_id})
-        return None if row is None else self._uow.track(MESSAGES, row)
+        return self._uow.get(MESSAGES, message_id)  # type: ignore[no-any-return]
 
     def add(self, message: Message) -> None:
         self._uow.add(MESSAGES, message)
