@@ -76,8 +76,10 @@ def policy_from_document(document: Mapping[str, Any]) -> Policy:
     high_value = check.fields(
         timers_doc.get("high_value"), Key("timers.toml") / "high_value", HIGH_VALUE
     )
+    offers = check.fields(timers_doc.get("offers", {}), Key("timers.toml") / "offers", OFFERS)
     return Policy(
         version=policy_version(document),
+        max_offers=offers["max_offers"],
         free_cancel_window=free_cancel_window,
         timers=timers,
         market_timers=market_timers,
@@ -95,7 +97,18 @@ def policy_from_document(document: Mapping[str, Any]) -> Policy:
 
 # -- timers.toml -------------------------------------------------------------------------------
 
-TIMER_TABLES = (*(kind.value for kind in WORKFLOWS), "high_value", "overrides")
+TIMER_TABLES = (*(kind.value for kind in WORKFLOWS), "high_value", "offers", "overrides")
+# A policy stored before partial-refund offers existed (lines.md) has neither of these: the
+# cases pinned to it get the spec's defaults, and its version (hashed from the stored
+# document) stays what it was.
+OFFER_WINDOW_DEFAULT = "24h"
+MAX_OFFERS_DEFAULT = 3
+OFFERS: dict[str, check.Check] = {
+    "max_offers": check.optional(
+        lambda raw, where: check.whole(raw, where, 1, 100, " (offers per case)"),
+        MAX_OFFERS_DEFAULT,
+    )
+}
 HIGH_VALUE: dict[str, check.Check] = {
     "review_business_days": lambda raw, where: check.whole(
         raw, where, 1, MAX_WINDOW_DAYS, " (business days)"
@@ -114,7 +127,10 @@ def _timers(doc: Mapping[str, Any]) -> Timers:
         where = Key("timers.toml") / kind.value
         table = check.table(doc.get(kind.value), where, _timed_states(kind) + extra)
         for state in WORKFLOWS[kind].timeouts:
-            timers[(kind, state)] = check.duration(table.get(state.value), where / state.value)
+            raw = table.get(state.value)
+            if raw is None and state is State.awaiting_buyer_response:
+                raw = OFFER_WINDOW_DEFAULT
+            timers[(kind, state)] = check.duration(raw, where / state.value)
     return timers
 
 

@@ -34,7 +34,17 @@ ACTION_LINE_FIELDS = frozenset({"case_id", "action", "actor", "actor_id"}).union
 # type -> the fields a line of that type may carry besides ``at`` and ``type``
 LINE_FIELDS: Mapping[str, frozenset[str]] = {
     "order.paid": frozenset(
-        {"order_id", "shop_id", "buyer_id", "market", "currency", "amount", "dispatch_by"}
+        {
+            "order_id",
+            "shop_id",
+            "buyer_id",
+            "market",
+            "currency",
+            "amount",
+            "dispatch_by",
+            "lines",
+            "shipping_fee",
+        }
     ),
     "order.shipped": frozenset({"order_id", "tracking"}),
     "order.delivered": frozenset({"order_id"}),
@@ -50,6 +60,7 @@ LINE_FIELDS: Mapping[str, frozenset[str]] = {
             "item_unused",
             "evidence",
             "note",
+            "lines",
         }
     ),
     "case.action": ACTION_LINE_FIELDS,
@@ -300,6 +311,9 @@ def _replay_case(view: dict[str, Any]) -> dict[str, Any]:
         "opened_at",
         "deadline_at",
         "policy_version",
+        "lines",
+        "offers",
+        "refund",
         "history",
     )
     return {key: view[key] for key in keys}

@@ -98,6 +98,8 @@ def _loader(kind: type) -> Convert:
         return kind
     if kind is dict:
         return dict
+    if kind is list:
+        return list
     return None
 
 

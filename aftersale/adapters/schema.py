@@ -77,7 +77,8 @@ def _sqlite_instant(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+# None is SQL NULL (a case without a refund yet), not the JSON text "null"
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 ID = 128
 
@@ -116,6 +117,7 @@ COLUMN_TYPES: dict[type, Any] = {
     bool: Boolean(),
     int: Integer(),
     dict: Json,
+    list: Json,
 }
 
 orders = aggregate_table(

@@ -16,8 +16,8 @@ from aftersale import AfterSale
 from aftersale.config import policy_version, read_document
 from aftersale.domain import orders
 from aftersale.domain.cases import CaseRules
+from aftersale.domain.lines import whole_order
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
-from aftersale.domain.orders import PaidFact
 from aftersale.domain.policy import Policy
 from aftersale.domain.requests import parse_open
 
@@ -87,7 +87,11 @@ def _opened(
     review = policy.deadline(Kind.refund_only, State.pending_review, "US", amount, deadline)
     assert review is not None
     opened = deadline - (review - deadline)  # a natural-time window below the high value
-    fact = PaidFact(f"O{key}", shop, buyer, "US", "USD", amount, None)
+    fact = orders.parse_paid(
+        policy,
+        {"order_id": f"O{key}", "shop_id": shop, "buyer_id": buyer, "market": "US"}
+        | {"currency": "USD", "amount": str(amount)},
+    )
     order, _ = orders.record_paid(fact, opened - timedelta(days=3))
     orders.record_shipped(order, opened - timedelta(days=2), None)
     fields = {"case_id": f"C{key}", "order_id": order.order_id, "kind": "refund_only"}
@@ -111,6 +115,7 @@ def _pair(key: str, deadline: datetime, version: str, rng: random.Random) -> tup
         paid_at=opened - timedelta(days=3),
         shipped_at=opened - timedelta(days=2),
         open_case_id=f"C{key}",
+        lines=[{**line, "open_case_id": f"C{key}"} for line in whole_order(amount)],
     )
     case = Case(
         case_id=f"C{key}",
@@ -131,5 +136,7 @@ def _pair(key: str, deadline: datetime, version: str, rng: random.Random) -> tup
         request={"order_id": order.order_id, "kind": "refund_only", "reason": "not_received"},
         deadline_at=deadline,
         deadline_action=Action.review_timeout,
+        lines=[{"line_id": "1", "quantity": 1}],
+        covers_rest=True,
     )
     return order, case

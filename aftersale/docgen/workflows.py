@@ -79,6 +79,8 @@ def condition(transition: Transition) -> str:
     guard = transition.guard
     if guard is None:
         return ""
+    if transition.source is State.awaiting_buyer_response:  # back where the offer came from
+        return f"the offer was made from {code(transition.dest)}"
     fresh = SimpleNamespace(return_shipped=False)
     passing = [o for o in ("refund", "return", "deny") if guard({"outcome": o}, fresh) is None]
     said = f"outcome {codes(passing)}"
@@ -137,6 +139,8 @@ def _sample_fields(policy: Policy) -> dict[str, Any]:
         "tracking": "RET-1",
         "outcome": "refund",
         "responsibility": "seller",
+        "amount": "5.00",
+        "shipping_cost": "4.50",
     }
 
 

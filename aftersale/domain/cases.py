@@ -8,10 +8,12 @@ nothing when an error is raised.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from aftersale.clock import iso
+from aftersale.domain import lines as ledger
 from aftersale.domain.events import CASE_TRANSITION, Event
 from aftersale.domain.machine import Machines
 from aftersale.domain.model import (
@@ -29,9 +31,17 @@ from aftersale.domain.policy import Policy
 from aftersale.domain.requests import OpenRequest, parse_action_fields, requested_amount
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.domain.workflows.base import REQUESTERS
-from aftersale.errors import Conflict, Forbidden, InvalidInput, NotEligible
+from aftersale.errors import Conflict, Forbidden, InvalidInput, NotAllowed, NotEligible
 
+MICROSECOND = timedelta(microseconds=1)
 MONEY_BACK = frozenset({State.refunded, State.cancelled})
+# how each way out of awaiting_buyer_response ends the open offer (lines.md)
+OFFER_OUTCOMES = {
+    Action.accept_offer: "accepted",
+    Action.decline_offer: "declined",
+    Action.offer_timeout: "lapsed",
+    Action.withdraw: "withdrawn",
+}
 
 
 class CaseRules:
@@ -58,23 +68,14 @@ class CaseRules:
                 case_id=request.case_id,
             )
         _check_eligible(order, policy, request, at)
-        if order.open_case_id is not None:
-            raise Conflict(
-                f"order {order.order_id} already has open case {order.open_case_id}",
-                case_id=request.case_id,
-            )
-        if order.refundable <= 0:
-            raise Conflict(
-                f"order {order.order_id}: nothing left to refund "
-                f"({order.refunded_total} {order.currency} already refunded)",
-                case_id=request.case_id,
-            )
+        coverage = ledger.cover(order, request.extras.get("lines"), request.case_id)
         market = policy.market(order.market)
-        amount = requested_amount(request, market.currency_decimals) or order.refundable
-        if amount > order.refundable:
+        amount = requested_amount(request, market.currency_decimals) or coverage.item_value
+        if amount > coverage.item_value:
             raise Conflict(
                 f"amount {amount} is above what is still refundable on order "
-                f"{order.order_id} ({order.refundable} {order.currency})",
+                f"{order.order_id} for the lines this case covers "
+                f"({coverage.item_value} {order.currency})",
                 case_id=request.case_id,
             )
         if "evidence" in request.extras:
@@ -98,11 +99,13 @@ class CaseRules:
             updated_at=at,
             policy_version=policy.version,
             request=request.fingerprint(),
+            lines=coverage.lines,
+            covers_rest=coverage.covers_rest,
         )
-        order.open_case_id = case.case_id
+        ledger.hold(order, case)
         case.deadline_at = policy.deadline(case.kind, case.state, case.market, amount, at)
         case.deadline_action = WORKFLOWS[case.kind].timeouts.get(case.state)
-        extra = {"reason": case.reason, "actor_id": request.actor_id}
+        extra = {"reason": case.reason, "actor_id": request.actor_id, "lines": case.lines}
         for key in ("note", "evidence", "item_unused"):
             if key in request.extras:
                 extra[key] = request.extras[key]
@@ -153,7 +156,20 @@ class CaseRules:
         workflow = WORKFLOWS[case.kind]
         if not workflow.allows(case.state, action):
             self.machines[case.kind].fire(case, action, fields)  # raises NotAllowed
+        if action is Action.offer_partial_refund and len(case.offers) >= policy.max_offers:
+            raise NotAllowed(
+                case.case_id,
+                case.state.value,
+                action.value,
+                f"at most {policy.max_offers} offers per case, and {len(case.offers)} were made",
+            )
         checked = parse_action_fields(policy, policy.market(case.market), action, fields)
+        if action is Action.offer_partial_refund and checked["amount"] >= case.amount:
+            raise InvalidInput(
+                f"case {case.case_id}: an offer must be below the amount asked "
+                f"({checked['amount']} is not below {case.amount} {case.currency})",
+                case_id=case.case_id,
+            )
         if actor_id is not None:
             checked["actor_id"] = actor_id
         return self._move(case, order, policy, action, actor, at, checked)
@@ -205,7 +221,8 @@ class CaseRules:
         at: datetime,
         fields: dict[str, Any],
     ) -> Event:
-        source = case.state
+        source, prior_deadline = case.state, case.deadline_at
+        offered = case.offers[-1] if case.offers and case.offers[-1]["outcome"] == "open" else None
         target = self.machines[case.kind].fire(case, action, fields)
         overturned = (
             action is Action.rule
@@ -216,20 +233,68 @@ class CaseRules:
             case.rejected_by_seller = True
         if action is Action.ship_return:
             case.return_shipped = True
+            fields = dict(fields)
+            if "shipping_cost" in fields:
+                case.return_shipping_cost = fields["shipping_cost"]
+                fields["shipping_cost"] = str(fields["shipping_cost"])
+        if target is State.return_received:
+            case.item_returned = True
         if "responsibility" in fields:
             case.responsibility = Responsibility(fields["responsibility"])
         case.updated_at = at
         case.deadline_at = policy.deadline(case.kind, target, case.market, case.amount, at)
+        offer = None
+        if action is Action.offer_partial_refund:
+            assert prior_deadline is not None  # offers are made from timed seller states
+            fields, offer = self._offer(case, source, prior_deadline - at, fields, at)
+        elif offered is not None:
+            offer = self._offer_ended(case, offered, action, at)
         case.deadline_action = WORKFLOWS[case.kind].timeouts.get(target)
+        if offer is not None:
+            fields = {**fields, "offer": offer}
         if target in TERMINAL_STATES:
-            order.open_case_id = None
+            ledger.release(order, case)
             if target in MONEY_BACK:
-                order.refunded_total += case.amount
+                decimals = policy.market(case.market).currency_decimals
+                case.refund = ledger.settle(case, order, action, decimals)
+                fields = {**fields, "refund": case.refund}
             if target is State.cancelled:
-                order.cancelled_at = at
+                cancelled = ledger.all_cancelled(order)
+                if cancelled:
+                    order.cancelled_at = at
+                fields = {**fields, "order_cancelled": cancelled}
         return self._event(
             case, policy, action, source, actor, at, {**fields, "overturned": overturned}
         )
+
+    @staticmethod
+    def _offer(
+        case: Case, source: State, left: timedelta, fields: dict[str, Any], at: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A new offer, and the fields of its event without its amount: the seller's clock
+        stops with the time its deadline had ``left``."""
+        fields = dict(fields)
+        offer = {"amount": str(fields.pop("amount")), "number": len(case.offers) + 1}
+        case.offer_from = source
+        case.clock_left = Decimal(left // MICROSECOND).scaleb(-6)
+        case.offers = [*case.offers, {**offer, "at": iso(at), "outcome": "open"}]
+        return fields, offer
+
+    @staticmethod
+    def _offer_ended(
+        case: Case, offered: dict[str, Any], action: Action, at: datetime
+    ) -> dict[str, Any]:
+        """The open offer ended by ``action``; back where it was made from, the seller's
+        deadline is the time that was left, counted from now."""
+        outcome = OFFER_OUTCOMES[action]
+        ended = {**offered, "outcome": outcome}
+        case.offers = [*case.offers[:-1], ended]
+        if action in (Action.decline_offer, Action.offer_timeout):
+            assert case.clock_left is not None
+            case.deadline_at = at + int(case.clock_left.scaleb(6)) * MICROSECOND
+        case.offer_from = None
+        case.clock_left = None
+        return {"amount": ended["amount"], "number": ended["number"]}
 
     def _event(
         self,

@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 # The types a stored field may have; a StrEnum subclass is stored as its value.
-PLAIN = (str, Decimal, datetime, bool, int, dict)
+PLAIN = (str, Decimal, datetime, bool, int, dict, list)  # dict and list: JSON
 _ATTRIBUTES: dict[type, tuple[Attribute, ...]] = {}
 _CHANGEABLE: dict[type, tuple[str, ...]] = {}
 _STATE: dict[type, attrgetter[Any]] = {}

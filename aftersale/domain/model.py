@@ -25,6 +25,7 @@ class State(StrEnum):
     awaiting_return_shipment = "awaiting_return_shipment"
     return_in_transit = "return_in_transit"
     return_received = "return_received"
+    awaiting_buyer_response = "awaiting_buyer_response"
     cancelled = "cancelled"
     refunded = "refunded"
     closed = "closed"
@@ -62,6 +63,10 @@ class Action(StrEnum):
     ship_back_timeout = "ship_back_timeout"
     receipt_timeout = "receipt_timeout"
     refund_timeout = "refund_timeout"
+    offer_partial_refund = "offer_partial_refund"
+    accept_offer = "accept_offer"
+    decline_offer = "decline_offer"
+    offer_timeout = "offer_timeout"
 
 
 class Actor(StrEnum):
@@ -125,6 +130,11 @@ class Order:
     cancelled_at: datetime | None = None
     tracking: str | None = None
     open_case_id: str | None = None
+    # what the buyer paid for forward shipping, and how much of it has been refunded
+    shipping_fee: Decimal = field(default=Decimal(0), metadata=ONCE)
+    shipping_refunded: Decimal = Decimal(0)
+    # the order's lines and their ledger, as aftersale.domain.lines keeps them
+    lines: list[dict[str, Any]] = field(default_factory=list)
     version: int = field(default=0, metadata=VERSION)
     # the events recorded since the order was loaded, written with it
     recorded: list[Event] = field(
@@ -160,6 +170,21 @@ class Case:
     request: dict[str, Any] = field(default_factory=dict, metadata=ONCE_UNSHOWN)
     rejected_by_seller: bool = field(default=False, metadata=UNSHOWN)
     return_shipped: bool = field(default=False, metadata=UNSHOWN)
+    # the lines and quantities the case is about ({line_id, quantity}, in the case's order)
+    lines: list[dict[str, Any]] = field(default_factory=list, metadata=ONCE)
+    # its partial-refund offers ({number, amount, at, outcome}) and the refund it ended with
+    offers: list[dict[str, Any]] = field(default_factory=list)
+    refund: dict[str, Any] | None = None
+    # at its open it covered every refundable unit of the order (it may get shipping back)
+    covers_rest: bool = field(default=False, metadata=ONCE_UNSHOWN)
+    # the item came back (the case passed return_received), and what sending it cost
+    item_returned: bool = field(default=False, metadata=UNSHOWN)
+    return_shipping_cost: Decimal | None = field(default=None, metadata=UNSHOWN)
+    # while an offer is open: the state it was made from and the seconds its deadline had left
+    # (exact to the microsecond), given back when the buyer declines or lets it lapse: the
+    # seller's clock stops while the buyer decides
+    offer_from: State | None = field(default=None, metadata=UNSHOWN)
+    clock_left: Decimal | None = field(default=None, metadata=UNSHOWN)
     version: int = field(default=0, metadata=VERSION)
     recorded: list[Event] = field(
         default_factory=list, metadata=NOT_STORED, repr=False, compare=False

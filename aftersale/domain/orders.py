@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from aftersale.clock import iso
+from aftersale.domain import lines as ledger
 from aftersale.domain import validation as check
 from aftersale.domain.events import ORDER_DELIVERED, ORDER_PAID, ORDER_SHIPPED, Event
 from aftersale.domain.model import Order
@@ -24,6 +25,8 @@ class PaidFact:
     currency: str
     amount: Decimal
     dispatch_by: datetime | None
+    shipping_fee: Decimal
+    lines: list[ledger.Line]  # the implicit line "1" when the host gave none
 
     def same_as(self, order: Order) -> bool:
         return (
@@ -33,6 +36,8 @@ class PaidFact:
             self.currency,
             self.amount,
             self.dispatch_by,
+            self.shipping_fee,
+            ledger.given_lines(self.lines),
         ) == (
             order.shop_id,
             order.buyer_id,
@@ -40,6 +45,8 @@ class PaidFact:
             order.currency,
             order.amount,
             order.dispatch_by,
+            order.shipping_fee,
+            ledger.given_lines(order.lines),
         )
 
 
@@ -55,14 +62,27 @@ def parse_paid(policy: Policy, fields: dict[str, Any]) -> PaidFact:
             f"currency {currency!r} is not market {market_code}'s {market.currency}"
         )
     dispatch_by = fields.get("dispatch_by")
+    decimals = market.currency_decimals
+    order_id = check.identifier(fields.get("order_id"), "order_id")
+    shop_id = check.identifier(fields.get("shop_id"), "shop_id")
+    buyer_id = check.identifier(fields.get("buyer_id"), "buyer_id")
+    amount = check.amount(fields.get("amount"), "amount", decimals)
+    raw_fee = fields.get("shipping_fee")
+    fee = (
+        Decimal(0).quantize(ledger.unit(decimals))
+        if raw_fee is None
+        else check.amount(raw_fee, "shipping_fee", decimals, zero=True)
+    )
     return PaidFact(
-        order_id=check.identifier(fields.get("order_id"), "order_id"),
-        shop_id=check.identifier(fields.get("shop_id"), "shop_id"),
-        buyer_id=check.identifier(fields.get("buyer_id"), "buyer_id"),
+        order_id=order_id,
+        shop_id=shop_id,
+        buyer_id=buyer_id,
         market=market_code,
         currency=market.currency,
-        amount=check.amount(fields.get("amount"), "amount", market.currency_decimals),
+        amount=amount,
         dispatch_by=None if dispatch_by is None else check.instant(dispatch_by, "dispatch_by"),
+        shipping_fee=fee,
+        lines=ledger.parse_order_lines(fields.get("lines"), amount, fee, decimals),
     )
 
 
@@ -76,6 +96,8 @@ def record_paid(fact: PaidFact, at: datetime) -> tuple[Order, Event]:
         amount=fact.amount,
         paid_at=at,
         dispatch_by=fact.dispatch_by,
+        shipping_fee=fact.shipping_fee,
+        lines=fact.lines,
     )
     data = {
         "buyer_id": fact.buyer_id,
@@ -83,6 +105,8 @@ def record_paid(fact: PaidFact, at: datetime) -> tuple[Order, Event]:
         "currency": fact.currency,
         "amount": str(fact.amount),
         "dispatch_by": iso(fact.dispatch_by),
+        "shipping_fee": str(fact.shipping_fee),
+        "lines": ledger.given_lines(fact.lines),
     }
     return order, _recorded(order, Event(ORDER_PAID, at, order.order_id, order.shop_id, data=data))
 

@@ -52,6 +52,7 @@ class Policy:
     reject_reasons_needing_note: frozenset[str]
     reject_note_max_length: int
     evidence_kinds: frozenset[str]
+    max_offers: int = 3  # partial-refund offers per case (lines.md)
 
     def market(self, code: str) -> Market:
         return self.markets[code]

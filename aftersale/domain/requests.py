@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from aftersale.domain import validation as check
+from aftersale.domain.lines import parse_case_lines
 from aftersale.domain.model import Action, Actor, Kind, Outcome, Responsibility
 from aftersale.domain.policy import Market, Policy
 from aftersale.errors import InvalidInput
@@ -21,13 +22,15 @@ ACTION_FIELDS: Mapping[Action, frozenset[str]] = {
     Action.submit_pod: frozenset({"evidence", "note"}),
     Action.escalate: frozenset({"note", "evidence"}),
     Action.rule: frozenset({"outcome", "responsibility", "note"}),
-    Action.ship_return: frozenset({"tracking"}),
+    Action.ship_return: frozenset({"tracking", "shipping_cost"}),
     Action.confirm_receipt: frozenset({"note"}),
     Action.refund: frozenset({"note"}),
     Action.reject_return: frozenset({"reject_reason", "evidence", "note"}),
+    Action.offer_partial_refund: frozenset({"amount", "note"}),
+    Action.decline_offer: frozenset({"note"}),
 }
 MAX_DECIMALS = 4
-OPEN_FIELDS = frozenset({"amount", "item_unused", "evidence", "note"})
+OPEN_FIELDS = frozenset({"amount", "item_unused", "evidence", "note", "lines"})
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class OpenRequest:
     actor: Actor
     reason: str
     actor_id: str | None
-    extras: dict[str, Any]  # amount, item_unused, evidence, note exactly as given
+    extras: dict[str, Any]  # amount, item_unused, evidence, note, lines exactly as given
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes two opens the same request (everything but ``at``)."""
@@ -70,6 +73,8 @@ def parse_open(policy: Policy, fields: Mapping[str, Any]) -> OpenRequest:
         raise InvalidInput("item_unused must be true or false")
     if "note" in extras:
         check.text(extras["note"], "note")
+    if "lines" in extras:
+        extras["lines"] = parse_case_lines(extras["lines"])
     return OpenRequest(case_id, order_id, kind, actor, reason, actor_id, extras)
 
 
@@ -107,6 +112,12 @@ def parse_action_fields(
         if not tracking.strip():
             raise InvalidInput("tracking must not be empty")
         out["tracking"] = tracking
+    if action is Action.ship_return and "shipping_cost" in given:
+        out["shipping_cost"] = check.amount(
+            given["shipping_cost"], "shipping_cost", market.currency_decimals, zero=True
+        )
+    if action is Action.offer_partial_refund:
+        out["amount"] = check.amount(given.get("amount"), "amount", market.currency_decimals)
     if action is Action.rule:
         outcomes = {o.value for o in Outcome}
         out["outcome"] = check.choice(given.get("outcome"), "outcome", frozenset(outcomes))

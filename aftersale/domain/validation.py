@@ -22,6 +22,9 @@ PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # ASCII digits only: no spac
 MAX_EVIDENCE_ITEMS = 20
 MAX_URI_LENGTH = 2048
 MAX_TRACKING_LENGTH = 128
+MAX_QUANTITY = 10_000  # units of one order line (lines.md)
+MAX_LINE_ID_LENGTH = 64
+MAX_LINES = 1_000  # lines of one order: far above a real basket, and a bound on the work
 
 
 def identifier(value: Any, name: str) -> str:
@@ -58,9 +61,9 @@ def instant(value: Any, name: str) -> datetime:
     return moment
 
 
-def amount(value: Any, name: str, decimals: int) -> Decimal:
+def amount(value: Any, name: str, decimals: int, *, zero: bool = False) -> Decimal:
     """A positive plain decimal string (ASCII digits, an optional point; or an int or Decimal)
-    with at most ``decimals`` places; never a float."""
+    with at most ``decimals`` places, or 0 too when ``zero``; never a float."""
     if isinstance(value, bool | float):
         raise InvalidInput(f'{name} must be a decimal string like "25.00", not a float')
     if isinstance(value, int):
@@ -82,14 +85,21 @@ def amount(value: Any, name: str, decimals: int) -> Decimal:
             raise InvalidInput(f"{name} is not a decimal number: {value!r}") from None
     if not isinstance(value, Decimal) or not value.is_finite():
         raise InvalidInput(f"{name} must be a finite decimal string")
-    if value <= 0:
-        raise InvalidInput(f"{name} must be positive")
+    if value < 0 or (value == 0 and not zero):
+        raise InvalidInput(f"{name} must be {'0 or more' if zero else 'positive'}")
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > decimals:
         raise InvalidInput(f"{name} has more than {decimals} decimals")
     if value.adjusted() > 15:
         raise InvalidInput(f"{name} is too large")
     return value.quantize(Decimal(1).scaleb(-decimals))
+
+
+def quantity(value: Any, name: str, most: int = MAX_QUANTITY) -> int:
+    """A whole number of units, 1 to ``most`` (true and false are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidInput(f"{name} must be a whole number from 1 to {most:,}, not {value!r:.40}")
+    return value
 
 
 def text(value: Any, name: str, limit: int = MAX_NOTE_LENGTH) -> str:

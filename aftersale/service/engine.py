@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from aftersale.clock import Clock, iso
 from aftersale.domain import facts, orders
+from aftersale.domain import lines as ledger
 from aftersale.domain import validation as check
 from aftersale.domain.cases import CaseRules
 from aftersale.domain.health.settings import HealthSettings
@@ -95,9 +96,15 @@ class AfterSale(Oversight):
         amount: str,
         dispatch_by: Instant = None,
         *,
+        lines: list[dict[str, Any]] | None = None,
+        shipping_fee: str | None = None,
         at: Instant = None,
     ) -> dict[str, Any]:
-        """Record a paid order; the same facts again are a no-op, other facts a conflict."""
+        """Record a paid order; the same facts again are a no-op, other facts a conflict.
+
+        ``lines`` (``[{line_id, sku, quantity, unit_price}]``) and ``shipping_fee`` must add up
+        to ``amount``; without lines the order has one line, ``"1"``, of the amount less the
+        shipping fee (lines.md)."""
         when = self._command_at(at)
         fields = dict(
             order_id=order_id,
@@ -107,6 +114,8 @@ class AfterSale(Oversight):
             currency=currency,
             amount=amount,
             dispatch_by=dispatch_by,
+            lines=lines,
+            shipping_fee=shipping_fee,
         )
         fact = orders.parse_paid(self.policy, fields)
         return _repeated_after_a_race(lambda: self._record_paid(fact, when))
@@ -140,14 +149,14 @@ class AfterSale(Oversight):
                 order = self._order(uow, order_id)
                 if order.shipped_at is None:  # a repeat stays the no-op it always was
                     self._not_before_cases(uow, order, when, "shipped")
-                pending = self._open_case(uow, order)
-                if pending is not None and self._timed_out(uow, *pending, order, when):
+                pending = self._open_cases(uow, order)
+                if self._any_timed_out(uow, pending, order, when):
                     continue  # the timeouts stand; the shipment gets a unit of work of its own
                 if orders.record_shipped(order, when, tracking) is not None:
-                    if pending is not None and pending[0].kind is Kind.cancellation:
-                        case, policy = pending
-                        closing = Action.order_shipped
-                        self.rules.take_system_action(case, order, policy, closing, when)
+                    for case, policy in pending:  # every cancellation still pending is closed
+                        if case.kind is Kind.cancellation:
+                            closing = Action.order_shipped
+                            self.rules.take_system_action(case, order, policy, closing, when)
                     uow.commit()
                 return order_view(order)
 
@@ -224,10 +233,14 @@ class AfterSale(Oversight):
         item_unused: bool | None = None,
         evidence: list[dict[str, Any]] | None = None,
         note: str | None = None,
+        lines: list[dict[str, Any]] | None = None,
         actor_id: str | None = None,
         at: Instant = None,
     ) -> dict[str, Any]:
-        """Open a case; the same request again is a no-op, another one on its id a conflict."""
+        """Open a case; the same request again is a no-op, another one on its id a conflict.
+
+        ``lines`` (``[{line_id, quantity}]``) names what the case is about; without it the case
+        covers everything still refundable on the order (lines.md)."""
         when = self._command_at(at)
         request = parse_open(
             self.policy,
@@ -241,6 +254,7 @@ class AfterSale(Oversight):
                 item_unused=item_unused,
                 evidence=evidence,
                 note=note,
+                lines=lines,
                 actor_id=actor_id,
             ),
         )
@@ -265,8 +279,7 @@ class AfterSale(Oversight):
                     )
                 self.rules.check_opener(order, request)
                 self._not_before_cases(uow, order, when, "opened")
-                pending = self._open_case(uow, order)
-                if pending is not None and self._timed_out(uow, *pending, order, when):
+                if self._any_timed_out(uow, self._open_cases(uow, order), order, when):
                     continue  # an overdue case on the order moved on first, and that stands
                 policy = self.policies.in_force(uow, when)
                 case, _ = self.rules.open(order, policy, request, when)
@@ -444,12 +457,30 @@ class AfterSale(Oversight):
             raise NotFound(f"no case {case_id}", case_id=case_id)
         return case
 
-    def _open_case(self, uow: UnitOfWork, order: Order) -> tuple[Case, Policy] | None:
-        """The order's open case and its pinned policy; None if it has none."""
-        if order.open_case_id is None:
-            return None
-        case = self._case(uow, order.open_case_id)
-        return case, self.policies.pinned(uow, case.policy_version)
+    def _open_cases(self, uow: UnitOfWork, order: Order) -> list[tuple[Case, Policy]]:
+        """The order's open cases (one per line at most) with their pinned policies."""
+        found = []
+        for case_id in ledger.open_cases(order):
+            case = self._case(uow, case_id)
+            found.append((case, self.policies.pinned(uow, case.policy_version)))
+        return found
+
+    def _any_timed_out(
+        self,
+        uow: UnitOfWork,
+        pending: list[tuple[Case, Policy]],
+        order: Order,
+        at: datetime,
+    ) -> bool:
+        """Take the timeouts of the order's open cases due at or before ``at``, in deadline
+        order, and commit them in this unit of work; whether there were any."""
+        due = [(case, policy) for case, policy in pending if _due(case, at)]
+        if not due:
+            return False
+        for case, policy in sorted(due, key=lambda pair: pair[0].deadline_at or at):
+            self.rules.catch_up(case, order, policy, at)
+        uow.commit()
+        return True
 
     def _timed_out(
         self, uow: UnitOfWork, case: Case, policy: Policy, order: Order, at: datetime
@@ -460,6 +491,10 @@ class AfterSale(Oversight):
             return False
         uow.commit()
         return True
+
+
+def _due(case: Case, at: datetime) -> bool:
+    return case.deadline_at is not None and case.deadline_at <= at
 
 
 def _repeated_after_a_race(command: Callable[[], T]) -> T:

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from aftersale.clock import iso
+from aftersale.domain import lines as ledger
 from aftersale.domain.declared import attributes
 from aftersale.domain.model import Case, Kind, Order, State
 from aftersale.domain.workflows import WORKFLOWS
@@ -44,7 +45,27 @@ def order_view(order: Order) -> dict[str, Any]:
         if name == "refunded_total":  # to the cent of the amount, and what is left beside it
             view[name] = str(order.refunded_total.quantize(order.amount))
             view["refundable"] = str(order.refundable.quantize(order.amount))
+        elif name in ("shipping_fee", "shipping_refunded"):
+            view[name] = str(getattr(order, name).quantize(order.amount))
+        elif name == "lines":
+            view[name] = [line_view(line, order.amount) for line in order.lines]
     return view
+
+
+def line_view(line: dict[str, Any], cents: Decimal) -> dict[str, Any]:
+    """An order line with what lines.md works out from it: its value and what is refundable."""
+    return {
+        "line_id": line["line_id"],
+        "sku": line["sku"],
+        "quantity": line["quantity"],
+        "unit_price": line["unit_price"],
+        "value": str(ledger.value(line).quantize(cents)),
+        "refunded_amount": line["refunded_amount"],
+        "returned_quantity": line["returned_quantity"],
+        "refundable_amount": str(ledger.refundable_amount(line).quantize(cents)),
+        "refundable_quantity": ledger.refundable_quantity(line),
+        "open_case_id": line["open_case_id"],
+    }
 
 
 def history_entry(event: dict[str, Any]) -> dict[str, Any]:

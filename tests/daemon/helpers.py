@@ -32,6 +32,7 @@ from aftersale.adapters.schema import cases, events, orders
 from aftersale.adapters.storage import SqlStorage
 from aftersale.config import read_document
 from aftersale.domain.events import Event
+from aftersale.domain.lines import whole_order
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
 from aftersale.health_config import load_health
 from tests.conftest import rollup_rows
@@ -287,6 +288,7 @@ def _due_pair(
         shipped_at=opened - timedelta(days=3),
         delivered_at=opened - timedelta(days=2),
         open_case_id=f"C{key}",
+        lines=[{**line, "open_case_id": f"C{key}"} for line in whole_order(amount)],
     )
     reason = "not_received" if kind is Kind.refund_only else "damaged"
     case = Case(
@@ -316,6 +318,8 @@ def _due_pair(
         },
         deadline_at=deadline,
         deadline_action=Action.review_timeout,
+        lines=[{"line_id": "1", "quantity": 1}],
+        covers_rest=True,
     )
     return order, case
 

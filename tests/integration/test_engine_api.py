@@ -103,6 +103,7 @@ def test_the_case_view_lists_deadline_and_who_may_act_next(engine: AfterSale) ->
         "approve": ["seller"],
         "reject": ["seller"],
         "withdraw": ["buyer"],
+        "offer_partial_refund": ["seller"],  # lines.md
     }
 
 

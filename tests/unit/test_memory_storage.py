@@ -23,6 +23,7 @@ from aftersale.domain.events import (
     Event,
 )
 from aftersale.domain.invariants import Snapshot, check_snapshot
+from aftersale.domain.lines import whole_order
 from aftersale.domain.model import (
     TERMINAL_STATES,
     Action,
@@ -622,7 +623,10 @@ def test_a_database_the_engine_wrote_verifies_clean(storage: MemoryStorage) -> N
     typed: Storage = storage
     document = read_document()
     policy = policy_from_document(document)
-    fact = PaidFact("US-100231", SHOP, "buyer-ada", "US", "USD", Decimal("59.90"), None)
+    amount = Decimal("59.90")
+    fact = PaidFact(
+        "US-100231", SHOP, "buyer-ada", "US", "USD", amount, None, Decimal(0), whole_order(amount)
+    )
     request = OpenRequest(
         "RF-1", "US-100231", Kind.refund_only, Actor.buyer, "not_received", None, {}
     )

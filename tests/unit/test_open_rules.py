@@ -10,6 +10,7 @@ import pytest
 
 from aftersale.config import load_policy
 from aftersale.domain.cases import CaseRules
+from aftersale.domain.lines import whole_order
 from aftersale.domain.model import Order, State
 from aftersale.domain.requests import parse_open
 from aftersale.errors import Conflict, Forbidden, InvalidInput, NotEligible
@@ -34,6 +35,7 @@ def _order(
         currency=currency,
         amount=Decimal("60.00"),
         paid_at=PAID_MONDAY_9AM,
+        lines=whole_order(Decimal("60.00")),
     )
     if shipped or delivered_days_ago is not None:
         order.shipped_at = PAID_MONDAY_9AM + timedelta(hours=5)
@@ -145,7 +147,9 @@ def test_one_open_case_per_order_and_never_more_money_than_paid() -> None:
     _open(order, at, kind="return_refund", reason="damaged", amount="40.00")
     with pytest.raises(Conflict, match="already has open case"):
         _open(order, at, kind="refund_only", reason="damaged")
+    # the first case ended refunded for 40.00: its line is free, with 20.00 left on it
     order.open_case_id, order.refunded_total = None, Decimal("40.00")
+    order.lines = [{**order.lines[0], "open_case_id": None, "refunded_amount": "40.00"}]
     with pytest.raises(Conflict, match="still refundable"):
         _open(order, at, kind="refund_only", reason="damaged", amount="20.01")
     case, _ = _open(order, at, kind="refund_only", reason="damaged")

@@ -17,6 +17,7 @@ import pytest
 
 from aftersale.config import load_policy
 from aftersale.domain.cases import CaseRules
+from aftersale.domain.lines import whole_order
 from aftersale.domain.model import Action, Actor, Case, Kind, Order, Responsibility, State
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.errors import Forbidden, NotAllowed
@@ -50,6 +51,10 @@ MAY_REQUEST: dict[str, set[str]] = {
     "ship_back_timeout": set(),
     "receipt_timeout": set(),
     "refund_timeout": set(),
+    "offer_partial_refund": {S},
+    "accept_offer": {B},
+    "decline_offer": {B},
+    "offer_timeout": set(),
 }
 # (kind, state, action) -> next state, for the actors of MAY_REQUEST
 ALLOWED: dict[tuple[str, str, str], str] = {
@@ -78,6 +83,16 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("return_refund", "rejected", "escalate"): "platform_review",
     ("return_refund", "rejected", "withdraw"): "withdrawn",
     ("return_refund", "platform_review", "rule"): "closed",
+    # lines.md's partial-refund offers; in this grid an open offer was made from pending_review
+    ("refund_only", "pending_review", "offer_partial_refund"): "awaiting_buyer_response",
+    ("refund_only", "awaiting_buyer_response", "accept_offer"): "refunded",
+    ("refund_only", "awaiting_buyer_response", "decline_offer"): "pending_review",
+    ("refund_only", "awaiting_buyer_response", "withdraw"): "withdrawn",
+    ("return_refund", "pending_review", "offer_partial_refund"): "awaiting_buyer_response",
+    ("return_refund", "return_received", "offer_partial_refund"): "awaiting_buyer_response",
+    ("return_refund", "awaiting_buyer_response", "accept_offer"): "refunded",
+    ("return_refund", "awaiting_buyer_response", "decline_offer"): "pending_review",
+    ("return_refund", "awaiting_buyer_response", "withdraw"): "withdrawn",
 }
 PHOTO = [{"kind": "photo", "uri": "https://cdn.example/ev/scuffed-heel.jpg"}]
 FIELDS: dict[str, dict[str, Any]] = {
@@ -86,7 +101,9 @@ FIELDS: dict[str, dict[str, Any]] = {
     "rule": {"outcome": "deny"},
     "ship_return": {"tracking": "RET-555"},
     "reject_return": {"reject_reason": "item_used", "evidence": PHOTO},
+    "offer_partial_refund": {"amount": "20.00"},
 }
+OPEN_OFFER = {"number": 1, "amount": "20.00", "at": "2026-03-06T10:00:00Z", "outcome": "open"}
 
 
 def _order_and_case(kind: Kind, state: State, **case_fields: Any) -> tuple[Order, Case]:
@@ -101,7 +118,11 @@ def _order_and_case(kind: Kind, state: State, **case_fields: Any) -> tuple[Order
         shipped_at=None if kind is Kind.cancellation else OPENED - timedelta(days=4),
         delivered_at=OPENED - timedelta(days=1) if kind is Kind.return_refund else None,
         open_case_id="AS-1",
+        lines=[{**line, "open_case_id": "AS-1"} for line in whole_order(Decimal("59.90"))],
     )
+    if state is State.awaiting_buyer_response:
+        offered = {"offers": [OPEN_OFFER], "offer_from": State.pending_review}
+        case_fields = offered | {"clock_left": Decimal("3600")} | case_fields
     case = Case(
         case_id="AS-1",
         order_id=order.order_id,
@@ -118,6 +139,10 @@ def _order_and_case(kind: Kind, state: State, **case_fields: Any) -> tuple[Order
         opened_at=OPENED,
         updated_at=OPENED,
         policy_version=POLICY.version,
+        lines=[{"line_id": "1", "quantity": 1}],
+        covers_rest=True,
+        deadline_at=POLICY.deadline(kind, state, "US", Decimal("59.90"), OPENED),
+        deadline_action=WORKFLOWS[kind].timeouts.get(state),
         **case_fields,
     )
     return order, case

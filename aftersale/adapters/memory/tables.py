@@ -49,7 +49,7 @@ def _dumper(kind: type) -> Convert:
         return str
     if kind is datetime:
         return utc
-    if kind is dict:
+    if kind is dict or kind is list:
         return encoded
     return _text if issubclass(kind, StrEnum) else None
 
@@ -57,7 +57,7 @@ def _dumper(kind: type) -> Convert:
 def _loader(kind: type) -> Convert:
     if kind is Decimal or issubclass(kind, StrEnum):
         return kind
-    return orjson.loads if kind is dict else None
+    return orjson.loads if kind is dict or kind is list else None
 
 
 def _converted(value: Any, convert: Convert) -> Any:
@@ -76,7 +76,7 @@ class Table(Generic[A]):
         declared = attributes(aggregate)
         self._dumpers = tuple((f.name, _dumper(f.kind)) for f in declared)
         self._loaders = tuple((f.name, _loader(f.kind)) for f in declared)
-        self._json = tuple(f.name for f in declared if f.kind is dict)
+        self._json = tuple(f.name for f in declared if f.kind is dict or f.kind is list)
         self._changeable = tuple(
             pair for pair in self._dumpers if pair[0] in changeable(aggregate)
         )
@@ -102,7 +102,7 @@ class Table(Generic[A]):
 
     def raw(self, row: Row) -> Row:
         """The row as ``verify`` reads it: JSON columns decoded, everything else as stored."""
-        return {**row, **{name: orjson.loads(row[name]) for name in self._json}}
+        return {**row, **{name: _converted(row[name], orjson.loads) for name in self._json}}
 
 
 class Database:

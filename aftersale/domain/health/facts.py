@@ -114,7 +114,10 @@ def _transition(
     shop: ShopRecord, order: OrderRecord, event: Mapping[str, Any], at: datetime
 ) -> None:
     order.cases[event["case_id"]] = (event["kind"], event["to_state"], event["responsibility"])
-    if event["kind"] == "cancellation" and event["to_state"] == "cancelled":
+    # lines.md: the order counts as cancelled once all of its units are, at that instant;
+    # an event recorded before order lines existed cancelled the whole order
+    cancelling = event["kind"] == "cancellation" and event["to_state"] == "cancelled"
+    if cancelling and event.get("order_cancelled", True):
         order.cancelled_at = at
     if event.get("overturned"):
         shop.overturned.append((at, order.order_id))

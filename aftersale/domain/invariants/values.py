@@ -86,6 +86,17 @@ def document(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
+def listing(value: Any, name: str) -> list[Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise Unreadable(f"{name} is not JSON this engine reads: {value[:60]!r}") from None
+    if not isinstance(value, list):
+        raise Unreadable(f"{name} is not a JSON list: {value!r:.60}")
+    return value
+
+
 def stored(aggregate: type[A], row: Mapping[str, Any]) -> A:
     """The aggregate a raw row holds, each field read by the kind its declaration gives
     (aftersale.domain.declared): a new field is read here without an edit."""
@@ -108,4 +119,5 @@ _READERS: dict[type, Callable[[Any, str], Any]] = {
     bool: flag,
     int: whole,
     dict: document,
+    list: listing,
 }

@@ -27,6 +27,9 @@ REQUESTERS: Mapping[Action, frozenset[Actor]] = {
     A.confirm_receipt: frozenset({S, Y}),
     A.refund: frozenset({S}),
     A.reject_return: frozenset({S}),
+    A.offer_partial_refund: frozenset({S}),
+    A.accept_offer: frozenset({B}),
+    A.decline_offer: frozenset({B}),
     A.auto_approve: frozenset(),
     A.seller_cancel: frozenset(),
     A.order_shipped: frozenset(),
@@ -36,6 +39,7 @@ REQUESTERS: Mapping[Action, frozenset[Actor]] = {
     A.ship_back_timeout: frozenset(),
     A.receipt_timeout: frozenset(),
     A.refund_timeout: frozenset(),
+    A.offer_timeout: frozenset(),
 }
 
 TIMEOUT_ACTIONS = frozenset(a for a in Action if a.value.endswith("_timeout"))
@@ -71,6 +75,31 @@ class Workflow:
 
     def allows(self, state: State, action: Action) -> bool:
         return any(t.source is state and t.action is action for t in self.transitions)
+
+
+def offers_from(*sources: State) -> tuple[Transition, ...]:
+    """Partial-refund offers (lines.md): the seller offers from ``sources``; the buyer
+    accepts (refunded) or declines, or lets it lapse, back to the state it was made from."""
+    waiting = State.awaiting_buyer_response
+    back = tuple(
+        Transition(action, waiting, source, made_from(source))
+        for action in (A.decline_offer, A.offer_timeout)
+        for source in sources
+    )
+    return (
+        *(Transition(A.offer_partial_refund, source, waiting) for source in sources),
+        Transition(A.accept_offer, waiting, State.refunded),
+        *back,
+    )
+
+
+def made_from(source: State) -> Guard:
+    """The guard of a way back from an offer: to the state the offer was made from."""
+
+    def guard(fields: Mapping[str, Any], case: Any) -> str | None:
+        return None if case.offer_from is source else f"the offer was not made from {source}"
+
+    return guard
 
 
 def withdrawable(states: tuple[State, ...]) -> tuple[Transition, ...]:

@@ -4,7 +4,7 @@ from aftersale.domain.model import Action as A
 from aftersale.domain.model import Kind
 from aftersale.domain.model import State as S
 from aftersale.domain.workflows.base import Transition as T
-from aftersale.domain.workflows.base import Workflow, withdrawable
+from aftersale.domain.workflows.base import Workflow, offers_from, withdrawable
 from aftersale.domain.workflows.rulings import deny, refund
 
 STATES = (
@@ -12,6 +12,7 @@ STATES = (
     S.awaiting_pod,
     S.rejected,
     S.platform_review,
+    S.awaiting_buyer_response,
     S.refunded,
     S.closed,
     S.withdrawn,
@@ -31,11 +32,13 @@ REFUND_ONLY = Workflow(
         T(A.escalation_timeout, S.rejected, S.closed),
         T(A.rule, S.platform_review, S.refunded, refund),
         T(A.rule, S.platform_review, S.closed, deny),
+        *offers_from(S.pending_review),
         *withdrawable(STATES),
     ),
     timeouts={
         S.pending_review: A.review_timeout,
         S.awaiting_pod: A.pod_timeout,
         S.rejected: A.escalation_timeout,
+        S.awaiting_buyer_response: A.offer_timeout,
     },
 )

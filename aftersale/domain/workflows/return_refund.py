@@ -4,7 +4,7 @@ from aftersale.domain.model import Action as A
 from aftersale.domain.model import Kind
 from aftersale.domain.model import State as S
 from aftersale.domain.workflows.base import Transition as T
-from aftersale.domain.workflows.base import Workflow, withdrawable
+from aftersale.domain.workflows.base import Workflow, offers_from, withdrawable
 from aftersale.domain.workflows.rulings import deny, refund, send_back
 
 STATES = (
@@ -14,6 +14,7 @@ STATES = (
     S.awaiting_return_shipment,
     S.return_in_transit,
     S.return_received,
+    S.awaiting_buyer_response,
     S.refunded,
     S.closed,
     S.withdrawn,
@@ -38,6 +39,7 @@ RETURN_REFUND = Workflow(
         T(A.rule, S.platform_review, S.refunded, refund),
         T(A.rule, S.platform_review, S.awaiting_return_shipment, send_back),
         T(A.rule, S.platform_review, S.closed, deny),
+        *offers_from(S.pending_review, S.return_received),
         *withdrawable(STATES),
     ),
     timeouts={
@@ -46,5 +48,6 @@ RETURN_REFUND = Workflow(
         S.return_in_transit: A.receipt_timeout,
         S.return_received: A.refund_timeout,
         S.rejected: A.escalation_timeout,
+        S.awaiting_buyer_response: A.offer_timeout,
     },
 )
