@@ -126,7 +126,12 @@ def test_the_package_is_lint_and_type_clean(tool: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_readme_example_runs() -> None:
+def test_the_readme_examples_run() -> None:
+    """The README's embedding example and its order-lines sequel, in one namespace (the
+    outbox relay after them is a sketch around the host's own functions)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
+    names: dict[str, object] = {"__name__": "readme_example"}
+    blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
+    assert "continuing the example above" in blocks[1]
+    for block in blocks[:2]:
+        exec(compile(block, "README.md", "exec"), names)

@@ -209,7 +209,12 @@ def test_an_operator_lists_shows_and_acts_on_cases(tmp_path: Path) -> None:
     assert ids("--kind", "return_refund") == ["RR-1"]
     shown = _json(_run(tmp_path, "case", "show", "RR-1", "--json"))
     assert shown["deadline_at"] == "2026-03-08T09:00:00Z"
-    assert [a["action"] for a in shown["allowed_actions"]] == ["approve", "reject", "withdraw"]
+    assert [a["action"] for a in shown["allowed_actions"]] == [
+        "approve",
+        "reject",
+        "offer_partial_refund",  # lines.md
+        "withdraw",
+    ]
     acted = _run(
         tmp_path,
         "case",
