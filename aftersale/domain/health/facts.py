@@ -148,14 +148,16 @@ def _text(value: datetime | None) -> str | None:
 
 
 def record_to_json(shop: ShopRecord) -> dict[str, Any]:
+    # every event the rollups fold writes its subject's record again: the optional instants
+    # are converted inline, a call each was a fifth of the cost
     return {
         "orders": {
             o.order_id: [
-                _text(o.paid_at),
-                _text(o.dispatch_by),
-                _text(o.shipped_at),
-                _text(o.delivered_at),
-                _text(o.cancelled_at),
+                o.paid_at.isoformat(),
+                None if (due := o.dispatch_by) is None else due.isoformat(),
+                None if (shipped := o.shipped_at) is None else shipped.isoformat(),
+                None if (delivered := o.delivered_at) is None else delivered.isoformat(),
+                None if (cancelled := o.cancelled_at) is None else cancelled.isoformat(),
                 None if o.first_review is None else list(o.first_review),
                 o.complained,
                 {case_id: list(case) for case_id, case in o.cases.items()},
@@ -163,16 +165,16 @@ def record_to_json(shop: ShopRecord) -> dict[str, Any]:
             for o in shop.orders.values()
         },
         "messages": {
-            m.message_id: [m.order_id, _text(m.received_at), _text(m.replied_at)]
+            m.message_id: [m.order_id, m.received_at.isoformat(), _text(m.replied_at)]
             for m in shop.messages.values()
         },
-        "seller_deadlines": [[_text(at), o, met] for at, o, met in shop.seller_deadlines],
-        "overturned": [[_text(at), o] for at, o in shop.overturned],
+        "seller_deadlines": [[at.isoformat(), o, met] for at, o, met in shop.seller_deadlines],
+        "overturned": [[at.isoformat(), o] for at, o in shop.overturned],
     }
 
 
 def record_from_json(document: Mapping[str, Any]) -> ShopRecord:
-    shop = ShopRecord()
+    shop, parse = ShopRecord(), datetime.fromisoformat  # inline, as in record_to_json
     for order_id, (
         paid,
         due,
@@ -185,11 +187,11 @@ def record_from_json(document: Mapping[str, Any]) -> ShopRecord:
     ) in document["orders"].items():
         shop.orders[order_id] = OrderRecord(
             order_id,
-            datetime.fromisoformat(paid),
-            _instant(due),
-            _instant(shipped),
-            _instant(delivered),
-            _instant(cancelled),
+            parse(paid),
+            None if due is None else parse(due),
+            None if shipped is None else parse(shipped),
+            None if delivered is None else parse(delivered),
+            None if cancelled is None else parse(cancelled),
             None if review is None else (int(review[0]), str(review[1])),
             bool(complained),
             {case_id: (kind, state, fault) for case_id, (kind, state, fault) in cases.items()},
