@@ -141,8 +141,8 @@ class Rollups:
                     items[name, item.item_id] = item
             else:
                 for order in orders:
-                    if (item := of_order(order)) is not None:
-                        items[name, item.item_id] = item
+                    if (found := of_order(order)) is not None:
+                        items[name, found.item_id] = found
         return items
 
     @staticmethod
