@@ -33,11 +33,8 @@ class Mapped(Generic[A]):
         self.key = key
         self.names = tuple(field.name for field in attributes(aggregate))
         self.changeable = changeable(aggregate)
-        # row value -> field value, for the fields that need one
-        self._loaders = tuple(
-            (field.name, load)
-            for field in attributes(aggregate)
-            if (load := _loader(field.kind)) is not None
+        self._load = _row_loader(
+            aggregate, [_loader(field.kind) for field in attributes(aggregate)]
         )
         self._dumpers = tuple((field.name, _dumper(field.kind)) for field in attributes(aggregate))
         self._changed = tuple(
@@ -48,12 +45,9 @@ class Mapped(Generic[A]):
         return getattr(aggregate, self.key)  # type: ignore[no-any-return]
 
     def load(self, row: Sequence[Any]) -> A:
-        """The aggregate of a row of ``select(table)`` (its columns in declaration order)."""
-        values = dict(zip(self.names, row, strict=False))  # the table's own columns come last
-        for name, load in self._loaders:
-            if (value := values[name]) is not None:
-                values[name] = load(value)
-        return self.aggregate(**values)
+        """The aggregate of a row of ``select(table)`` (its columns in declaration order; the
+        table's own columns come last)."""
+        return self._load(row)
 
     def values(self, aggregate: A) -> dict[str, Any]:
         """Every stored field, as the table's columns take it."""
@@ -93,14 +87,45 @@ def _dumped(aggregate: Any, dumpers: tuple[tuple[str, Convert], ...]) -> dict[st
     return out
 
 
+def _row_loader(aggregate: type[A], loaders: Sequence[Convert]) -> Callable[[Sequence[Any]], A]:
+    """``lambda row: aggregate(name=row[0], kind=load_1(row[1]) if ... , ...)`` over every stored
+    field, written out once per aggregate as dataclasses writes an ``__init__``: a sweep loads
+    two aggregates a case, and a dict of the row, a loop over its converted fields and a
+    call by that dict took twice as long (a case: 8 µs against 3.5 here)."""
+    arguments: list[str] = []
+    scope: dict[str, Any] = {"aggregate": aggregate}
+    for index, (field, load) in enumerate(zip(attributes(aggregate), loaders, strict=True)):
+        value = f"row[{index}]"
+        if load is not None:
+            scope[f"load_{index}"] = load
+            value = f"(None if {value} is None else load_{index}({value}))"
+        arguments.append(f"{field.name}={value}")
+    source = f"lambda row: aggregate({', '.join(arguments)})"
+    return eval(source, scope)  # type: ignore[no-any-return]
+
+
 def _loader(kind: type) -> Convert:
-    if kind is Decimal or issubclass(kind, StrEnum):
+    if kind is Decimal:
         return kind
+    if issubclass(kind, StrEnum):
+        return _member(kind)
     if kind is dict:
         return dict
     if kind is list:
         return list
     return None
+
+
+def _member(kind: type[StrEnum]) -> Callable[[str], StrEnum]:
+    """The member of a stored value: a dict lookup, with the enum's own call (and its
+    ValueError) for a value that names none; ``Kind(value)`` costs a class call each."""
+    members: dict[str, StrEnum] = {member.value: member for member in kind}
+
+    def member(value: str) -> StrEnum:
+        found = members.get(value)
+        return kind(value) if found is None else found
+
+    return member
 
 
 def _dumper(kind: type) -> Convert:
