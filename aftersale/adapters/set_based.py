@@ -94,8 +94,8 @@ def _json(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _instant(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+    if isinstance(value, datetime):  # every instant of a batch: UTC already, as a rule
+        return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
     raise TypeError(f"{type(value).__name__} is not stored as JSON")
 
 
