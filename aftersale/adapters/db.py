@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from aftersale.adapters.checkpoint import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
 from aftersale.adapters.prepared import Prepared
 from aftersale.errors import Conflict, SchemaMissing, SchemaNewer, SchemaOutdated, StorageError
 
@@ -92,6 +94,7 @@ def _sqlite_engine(url: str) -> Engine:
     if in_memory:
         options["poolclass"] = StaticPool
     engine = create_engine(url, **options, **JSON_CODEC)
+    checkpoints = None if in_memory else _checkpoints(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -99,9 +102,15 @@ def _sqlite_engine(url: str) -> Engine:
         # handling defers BEGIN and breaks SAVEPOINT and locking).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+        if checkpoints is not None:
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # checkpoints off the commit path; this is the writers' safety net (checkpoint.py)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
+            if mode == "wal" and checkpoints.database is None:
+                files = {row[1]: row[2] for row in cursor.execute("PRAGMA database_list")}
+                if files.get("main"):  # not a memory database named by a URI
+                    checkpoints.watch(files["main"])
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
@@ -115,6 +124,16 @@ def _sqlite_engine(url: str) -> Engine:
         (BEGIN_READ if reading else BEGIN_WRITE).run(connection)
 
     return engine
+
+
+def _checkpoints(engine: Engine) -> Checkpointer:
+    """The file's background checkpoints (checkpoint.py): stopped when the engine is disposed
+    or collected, started again at the next checkout (after a dispose, or in a forked child)."""
+    checkpoints = Checkpointer()
+    weakref.finalize(engine, checkpoints.stop)
+    event.listen(engine, "engine_disposed", lambda _engine: checkpoints.stop())
+    event.listen(engine, "checkout", lambda *_: checkpoints.ensure_running())
+    return checkpoints
 
 
 def _alembic_config() -> Config:
