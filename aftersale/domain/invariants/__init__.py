@@ -7,7 +7,8 @@ checked against the rows the engine keeps, and every transition against the work
 
     reading    rows as stored, read defensively: a damaged row is one ``unreadable`` violation
     history    a case against its events, re-derived step by step from the workflow table
-    orders     money back, the open case, and the order events against the order row
+    orders     the open case of each line, and the order events against the order row
+    ledger     the refund ledger folded from the events: lines, refunds, money back, offers
     timeline   when each case was opened, against its order's facts and the order's other cases
     messages   chat messages against their events
 """
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 
 from aftersale.domain.invariants.base import Violation
 from aftersale.domain.invariants.history import check_case
+from aftersale.domain.invariants.ledger import check_ledger
 from aftersale.domain.invariants.messages import check_messages
 from aftersale.domain.invariants.orders import (
     check_missing_orders,
@@ -26,6 +28,7 @@ from aftersale.domain.invariants.orders import (
 )
 from aftersale.domain.invariants.reading import Snapshot
 from aftersale.domain.invariants.timeline import Story, check_timeline
+from aftersale.domain.model import Order
 from aftersale.domain.policy import Policy
 
 __all__ = ["Snapshot", "Violation", "check_case", "check_orders", "check_snapshot"]
@@ -66,5 +69,17 @@ def check_snapshot(snapshot: Snapshot, policies: Mapping[str, Policy | None]) ->
         on_order = stories.get(order.order_id, [])
         found += check_order_facts(order, facts, [steps for _, steps in on_order])
         found += check_timeline(order, facts, on_order, policies)
+        found += check_ledger(order, facts, on_order, _decimals(order, on_order, policies))
     found += check_messages(snapshot.messages, snapshot.message_facts, skipped)
     return found
+
+
+def _decimals(order: Order, stories: list[Story], policies: Mapping[str, Policy | None]) -> int:
+    """The decimals of the order's currency: its market's in a policy its cases are pinned
+    to (or any stored one), else as many as its amount is written with."""
+    pinned = [policies.get(case.policy_version) for case, _ in stories]
+    for policy in [*pinned, *policies.values()]:
+        if policy is not None and order.market in policy.markets:
+            return policy.market(order.market).currency_decimals
+    exponent = order.amount.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0

@@ -11,7 +11,7 @@ buyer after a seller's rejection; and the case row must be the fold of all of it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aftersale.domain.invariants.base import Violation, when
 from aftersale.domain.invariants.reading import Step
@@ -26,6 +26,8 @@ RULED = {
     Outcome.deny.value: State.closed,
 }
 OVERTURNING = frozenset({Outcome.refund.value, Outcome.return_.value})
+# the ways back from an offer: the seller's deadline comes back with the time it had left
+RESUMING = frozenset({Action.decline_offer, Action.offer_timeout})
 
 
 def check_case(case: Case, steps: Sequence[Step], policy: Policy | None) -> list[Violation]:
@@ -59,6 +61,8 @@ class _Walk:
         self.state: State | None = None
         self.last: Step | None = None
         self.rejected = self.shipped_back = False
+        # while an offer is open: the time the seller's deadline had left when it was made
+        self.paused: timedelta | None = None
         self.found: list[Violation] = []
 
     def _say(self, rule: str, step: Step, detail: str) -> None:
@@ -86,6 +90,9 @@ class _Walk:
         if step.action in (Action.reject, Action.reject_return):
             self.rejected = True
         self.shipped_back = self.shipped_back or step.action is Action.ship_return
+        if step.action is Action.offer_partial_refund:
+            due = None if self.last is None else self.last.deadline_at
+            self.paused = None if due is None else due - step.at
         self.state, self.last = step.target, step
 
     def _allowed(self, step: Step) -> None:
@@ -136,11 +143,16 @@ class _Walk:
     def _recorded(self, step: Step) -> None:
         """The deadline, responsibility, amount, kind and overturned flag it records."""
         known, expected = self._deadline_of(step.target, step.at)
+        gives = "the policy gives"
+        if step.action in RESUMING:  # lines.md: the time left at the offer, counted from now
+            known = self.paused is not None
+            expected = None if self.paused is None else step.at + self.paused
+            gives = f"the {self.paused} left when the offer was made give"
         if known and expected != step.deadline_at:
             self._say(
                 "deadline",
                 step,
-                f"recorded deadline {when(step.deadline_at)}; the policy gives {when(expected)}",
+                f"recorded deadline {when(step.deadline_at)}; {gives} {when(expected)}",
             )
         if step.action is Action.open:
             self._opening_responsibility(step)

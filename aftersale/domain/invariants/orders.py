@@ -1,4 +1,4 @@
-"""An order against its cases and its facts: money back, the open case, and the order events.
+"""An order against its cases and its facts: the open case of each line, and the order events.
 
 The health score reads an order from its events alone (when it was paid, promised, shipped,
 delivered, cancelled), so each event must say what the order row says: exactly one
@@ -9,49 +9,52 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 
 from aftersale.domain import events as ev
-from aftersale.domain.invariants.base import MONEY_BACK, Violation, when
+from aftersale.domain.invariants.base import Violation, when
+from aftersale.domain.invariants.entries import order_lines
 from aftersale.domain.invariants.reading import SERVICE_FACTS, Fact, Step
-from aftersale.domain.model import Case, Order, State
+from aftersale.domain.invariants.timeline import cancels_order
+from aftersale.domain.model import Case, Order
 
 
 def check_orders(orders: Iterable[Order], cases: Iterable[Case]) -> list[Violation]:
-    """Money back never above the amount, matching the cases; one open case per order."""
-    refunded: dict[str, Decimal] = defaultdict(Decimal)
-    open_cases: dict[str, list[str]] = defaultdict(list)
+    """At most one open case per line (lines.md), named by the line's ``open_case_id``, and
+    the order's ``open_case_id`` the one of its first line that has one. Money back is the
+    ledger's (:mod:`aftersale.domain.invariants.ledger`)."""
+    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
     for case in cases:
-        if case.state in MONEY_BACK:
-            refunded[case.order_id] += case.amount
-        elif not case.is_terminal:
-            open_cases[case.order_id].append(case.case_id)
+        if not case.is_terminal:
+            for item in case.lines:
+                holders[case.order_id, str(item["line_id"])].append(case.case_id)
     found: list[Violation] = []
     for order in orders:
         subject = f"order {order.order_id}"
-        total = refunded.get(order.order_id, Decimal(0))
-        if total > order.amount:
-            found.append(
-                Violation("money", subject, f"{total} back on an order of {order.amount}")
-            )
-        if total != order.refunded_total:
-            found.append(
-                Violation(
-                    "money",
-                    subject,
-                    f"refunded_total {order.refunded_total} but its cases gave back {total}",
+        first: str | None = None
+        for line in order_lines(order.lines):
+            held = sorted(holders.get((order.order_id, line.line_id), []))
+            if len(held) > 1:
+                found.append(
+                    Violation("one_open_case", subject, f"line {line.line_id}: open cases {held}")
                 )
-            )
-        still_open = sorted(open_cases.get(order.order_id, []))
-        if len(still_open) > 1:
-            found.append(Violation("one_open_case", subject, f"open cases {still_open}"))
-        if (still_open[0] if still_open else None) != order.open_case_id:
+            holder = held[0] if held else None
+            first = first or holder
+            if holder != line.open_case_id:
+                found.append(
+                    Violation(
+                        "one_open_case",
+                        subject,
+                        f"line {line.line_id}: open_case_id is {line.open_case_id} but the "
+                        f"open case on it is {holder}",
+                    )
+                )
+        if first != order.open_case_id:
             found.append(
                 Violation(
                     "one_open_case",
                     subject,
-                    f"open_case_id is {order.open_case_id} but the open case is "
-                    f"{still_open[0] if still_open else None}",
+                    f"open_case_id is {order.open_case_id} but the open case on its first "
+                    f"held line is {first}",
                 )
             )
     return found
@@ -106,7 +109,7 @@ def check_order_facts(
         found.append(
             Violation("facts", subject, f"tracking {order.tracking!r} is not the event's")
         )
-    cancelled = [s.at for case in steps for s in case if s.target is State.cancelled]
+    cancelled = [s.at for case in steps for s in case if cancels_order(s)]
     if cancelled != ([] if order.cancelled_at is None else [order.cancelled_at]):
         found.append(
             Violation(

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from aftersale.domain import events as ev
+from aftersale.domain.invariants import entries
 from aftersale.domain.invariants.base import Violation
 from aftersale.domain.invariants.values import (
     Unreadable,
@@ -75,6 +76,14 @@ class Step:
     deadline_at: datetime | None
     overturned: bool
     outcome: str | None
+    # lines.md: what an open covers (None: recorded before orders had lines), the offer made
+    # or ended, the refund recorded, whether a cancellation cancelled the order (None: not
+    # said, as before lines), what the buyer paid to send the item back
+    lines: list[tuple[str, int]] | None = None
+    offer: tuple[int, Decimal] | None = None
+    refund: entries.Refund | None = None
+    order_cancelled: bool | None = None
+    shipping_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +148,15 @@ def _why(table: str, row: Raw, error: Exception) -> str:
 
 def _order(snapshot: Snapshot, row: Raw) -> None:
     order = stored(Order, row)
+    entries.order_lines(order.lines)  # the checks read them again, knowing they can
     snapshot.orders[order.order_id] = order
 
 
 def _case(snapshot: Snapshot, row: Raw) -> None:
     case = stored(Case, row)
+    entries.case_lines(case.lines)
+    entries.offers(case.offers)
+    entries.refund(case.refund)
     snapshot.cases[case.case_id] = case
 
 
@@ -190,7 +203,24 @@ def _step(
         deadline_at=maybe_instant(data["deadline_at"], "deadline_at"),
         overturned=flag(data["overturned"], "overturned", stored=False),
         outcome=maybe_text(data.get("outcome"), "outcome"),
+        **_ledger_keys(data),
     )
+
+
+def _ledger_keys(data: Raw) -> dict[str, Any]:
+    """The keys lines.md added to a transition event, each read when it is there."""
+    found: dict[str, Any] = {}
+    if data.get("action") == "open" and "lines" in data:
+        found["lines"] = entries.case_lines(data["lines"])
+    if "offer" in data:
+        found["offer"] = entries.event_offer(data["offer"])
+    if data.get("refund") is not None:
+        found["refund"] = entries.refund(data["refund"])
+    if "order_cancelled" in data:
+        found["order_cancelled"] = flag(data["order_cancelled"], "order_cancelled", stored=False)
+    if data.get("shipping_cost") is not None:
+        found["shipping_cost"] = amount(data["shipping_cost"], "shipping_cost")
+    return found
 
 
 def _details(kind: str, order_id: str | None, data: Raw) -> dict[str, Any]:
@@ -204,6 +234,9 @@ def _details(kind: str, order_id: str | None, data: Raw) -> dict[str, Any]:
             "currency": text(data["currency"], "currency"),
             "amount": amount(data["amount"], "amount"),
             "dispatch_by": maybe_instant(data.get("dispatch_by"), "dispatch_by"),
+            # recorded before orders had lines: no shipping fee, one implicit line (None)
+            "shipping_fee": amount(data.get("shipping_fee", "0"), "shipping_fee"),
+            "lines": None if data.get("lines") is None else entries.given_lines(data["lines"]),
         }
     if kind == ev.ORDER_SHIPPED:
         return {"tracking": maybe_text(data.get("tracking"), "tracking")}

@@ -1,8 +1,9 @@
 """What a case may be opened on, and when: an order's facts against its cases' events.
 
 workflows.md: a cancellation only before the order ships, a refund_only only after, a
-return_refund only after delivery and inside the return window, none on a cancelled order; at
-most one open case per order at any instant; and shipping closes a pending cancellation, so no
+return_refund only after delivery and inside the return window, none on a cancelled order (one
+whose every unit a cancellation cancelled); at most one open case per line at any instant
+(lines.md: cases on different lines may overlap); and shipping closes a pending cancellation, so no
 shipment is dated before a cancellation's last transition.
 
 Instants alone do not order two events of one instant (a buyer may open a refund_only at the
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 
 from aftersale.domain import events as ev
 from aftersale.domain.invariants.base import Violation, when
+from aftersale.domain.invariants.entries import IMPLICIT_LINE
 from aftersale.domain.invariants.reading import Fact, Step
 from aftersale.domain.model import TERMINAL_STATES, Action, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
@@ -44,6 +46,20 @@ def check_timeline(
 
 def _kind(case: Case, steps: Sequence[Step]) -> Kind:
     return steps[0].kind if steps and steps[0].action is Action.open else case.kind
+
+
+def opened_lines(case: Case, steps: Sequence[Step]) -> list[tuple[str, int]]:
+    """The lines a case covers, as its ``open`` event recorded them: the implicit line "1"
+    for an open recorded before orders had lines."""
+    if steps and steps[0].action is Action.open:
+        return steps[0].lines if steps[0].lines is not None else [(IMPLICIT_LINE, 1)]
+    return [(str(item["line_id"]), int(item["quantity"])) for item in case.lines]
+
+
+def cancels_order(step: Step) -> bool:
+    """A transition into cancelled that cancelled the order's last units (said on every one
+    since lines; before them every cancellation cancelled the order)."""
+    return step.target is State.cancelled and step.order_cancelled is not False
 
 
 def _opened(case: Case, steps: Sequence[Step]) -> Position:
@@ -84,7 +100,7 @@ def _eligible(
         for other, other_steps in stories
         if other is not case
         for step in other_steps
-        if step.target is State.cancelled
+        if cancels_order(step)
     ]
     if any(position < opened for position in cancellings):
         problems.append(f"after the order was cancelled at {when(order.cancelled_at)}")
@@ -108,19 +124,29 @@ def _eligible(
 
 
 def _overlaps(order: Order, stories: Sequence[Story]) -> list[Violation]:
-    """No case opened while another case on the order was still open."""
-    spans = sorted((_opened(case, steps), _closed(steps), case.case_id) for case, steps in stories)
+    """No case opened on a line while another case on that line was still open."""
+    spans = sorted(
+        (
+            _opened(case, steps),
+            _closed(steps),
+            case.case_id,
+            {line_id for line_id, _ in opened_lines(case, steps)},
+        )
+        for case, steps in stories
+    )
     found = []
-    for index, (opened, _, case_id) in enumerate(spans):
-        for earlier_open, earlier_close, earlier_id in spans[:index]:
-            if earlier_open <= opened < earlier_close:
+    for index, (opened, _, case_id, lines) in enumerate(spans):
+        for earlier_open, earlier_close, earlier_id, earlier_lines in spans[:index]:
+            shared = sorted(lines & earlier_lines)
+            if shared and earlier_open <= opened < earlier_close:
                 until = "now" if earlier_close == NEVER else when(earlier_close[0])
                 found.append(
                     Violation(
                         "one_open_case",
                         f"case {case_id}",
-                        f"opened at {when(opened[0])} while case {earlier_id} on order "
-                        f"{order.order_id} was open (from {when(earlier_open[0])} to {until})",
+                        f"opened at {when(opened[0])} on line {', '.join(shared)} of order "
+                        f"{order.order_id} while case {earlier_id} held it (from "
+                        f"{when(earlier_open[0])} to {until})",
                     )
                 )
     return found
