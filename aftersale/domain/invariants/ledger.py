@@ -18,26 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 
 from aftersale.domain.events import ORDER_PAID
-from aftersale.domain.invariants.base import MONEY_BACK, Violation, when
-from aftersale.domain.invariants.entries import (
-    IMPLICIT_LINE,
-    Refund,
-    case_lines,
-    offers,
-    order_lines,
-    refund,
-)
+from aftersale.domain.invariants.base import MONEY_BACK, Violation
+from aftersale.domain.invariants.case_fields import CaseFold, check_case_fields, refund_key, track
+from aftersale.domain.invariants.entries import IMPLICIT_LINE, Refund, order_lines
 from aftersale.domain.invariants.reading import Fact, Step
 from aftersale.domain.invariants.timeline import Story, opened_lines
-from aftersale.domain.lines import PLATFORM_PAYS, RETURN_SHIPPING_REFUNDED, allocate
+from aftersale.domain.lines import PLATFORM_PAYS, RETURN_SHIPPING_REFUNDED, allocate, unit
 from aftersale.domain.model import TERMINAL_STATES, Action, Case, Kind, Order, State
 
 ZERO = Decimal(0)
-MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass
@@ -55,19 +47,6 @@ class _Line:
     @property
     def refundable_quantity(self) -> int:
         return self.quantity - self.returned
-
-
-@dataclass
-class CaseFold:
-    """What a case's own events say of its ledger fields."""
-
-    lines: list[tuple[str, int]]
-    legacy: bool  # opened before orders had lines
-    covers_rest: bool = False
-    refund: Refund | None = None
-    item_returned: bool = False
-    return_cost: Decimal | None = None
-    offers: list[tuple[int, Decimal, str, str]] = field(default_factory=list)  # at as text
 
 
 @dataclass
@@ -137,7 +116,7 @@ class _Fold:
             if not fold.legacy:
                 self.say("refund", subject, f"event {step.seq} ({step.action}) records no refund")
             recorded = expected
-        elif _key(recorded) != _key(expected):
+        elif refund_key(recorded) != refund_key(expected):
             self.say(
                 "refund",
                 subject,
@@ -186,15 +165,13 @@ class _Fold:
         ):
             back = fold.return_cost
         paid_by = "platform" if step.responsibility in PLATFORM_PAYS else "seller"
+        cent = unit(self.decimals)
+        items, shipping, back = (part.quantize(cent) for part in (items, shipping, back))
         return Refund(items, shipping, back, items + shipping + back, paid_by)
 
 
 def _refundable(line: _Line) -> bool:
     return line.refundable_quantity > 0 and line.refundable_amount > 0
-
-
-def _key(refund: Refund) -> tuple[Decimal, Decimal, Decimal, Decimal, str]:
-    return refund.items, refund.shipping, refund.return_shipping, refund.total, refund.paid_by
 
 
 def fold_order(
@@ -221,32 +198,10 @@ def fold_order(
         case_fold = fold.cases.get(case.case_id)
         if case_fold is None:  # no open event first: the history check says so
             continue
-        _track(case_fold, step)
+        track(case_fold, step)
         if step.target in TERMINAL_STATES:
             fold.end(case, case_fold, step)
     return fold, given
-
-
-def _track(fold: CaseFold, step: Step) -> None:
-    """What a step tells of the case's offers, the item coming back and what it cost."""
-    if step.action is Action.ship_return:
-        fold.return_cost = step.shipping_cost
-    if step.target is State.return_received:
-        fold.item_returned = True
-    if step.action is Action.offer_partial_refund and step.offer is not None:
-        fold.offers.append((len(fold.offers) + 1, step.offer[1], when(step.at), "open"))
-    elif step.source is State.awaiting_buyer_response and fold.offers:
-        number, offered, at, outcome = fold.offers[-1]
-        if outcome == "open":
-            fold.offers[-1] = (number, offered, at, OUTCOMES.get(step.action, outcome))
-
-
-OUTCOMES = {
-    Action.accept_offer: "accepted",
-    Action.decline_offer: "declined",
-    Action.offer_timeout: "lapsed",
-    Action.withdraw: "withdrawn",
-}
 
 
 def check_ledger(
@@ -309,48 +264,8 @@ def check_ledger(
     found += _money(order, fold)
     for case, steps in stories:
         if case.case_id in fold.cases:
-            found += _case_fields(case, steps, fold.cases[case.case_id])
+            found += check_case_fields(case, steps, fold.cases[case.case_id])
     return found
-
-
-def _case_fields(case: Case, steps: Sequence[Step], fold: CaseFold) -> list[Violation]:
-    """The case row's ledger fields say what its events say; what only matters while it is
-    open (the item back, its cost, the offer's pause) only while it is open."""
-    stored_refund = refund(case.refund)
-    differences = [
-        ("lines", case_lines(case.lines), fold.lines),
-        (
-            "offers",
-            [(o.number, o.amount, when(o.at), o.outcome) for o in offers(case.offers)],
-            fold.offers,
-        ),
-        (
-            "refund",
-            None if stored_refund is None else _key(stored_refund),
-            None if fold.refund is None else _key(fold.refund),
-        ),
-    ]
-    if not case.is_terminal:
-        paused = steps[-1] if case.state is State.awaiting_buyer_response else None
-        before = steps[-2].deadline_at if paused is not None and len(steps) > 1 else None
-        left = None
-        if paused is not None and before is not None:
-            left = Decimal((before - paused.at) // MICROSECOND).scaleb(-6)
-        differences += [
-            ("item_returned", case.item_returned, fold.item_returned),
-            ("return_shipping_cost", case.return_shipping_cost, fold.return_cost),
-            ("offer_from", case.offer_from, None if paused is None else paused.source),
-            ("clock_left", case.clock_left, left),
-        ]
-        if not fold.legacy:
-            differences.append(("covers_rest", case.covers_rest, fold.covers_rest))
-    return [
-        Violation(
-            "history", f"case {case.case_id}", f"{name} is {kept} but its events say {gives}"
-        )
-        for name, kept, gives in differences
-        if kept != gives
-    ]
 
 
 def _given(lines: Sequence[tuple[str, str | None, int, Decimal]]) -> str:
