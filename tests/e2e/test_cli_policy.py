@@ -154,7 +154,14 @@ def test_policy_show_of_another_config_shows_its_market_overrides_and_thresholds
     assert shown["version"].startswith("spring-")
     (ship_back,) = [t for t in shown["timers"] if t["state"] == "awaiting_return_shipment"]
     assert ship_back["seconds"] == 5 * 86400
-    assert ship_back["markets"] == {"US": 432000, "UK": 432000, "MY": 604800, "TH": 432000}
+    assert ship_back["markets"] == {
+        "US": 432000,
+        "UK": 432000,
+        "MY": 604800,
+        "TH": 432000,
+        "JP": 432000,
+        "KW": 432000,
+    }
     assert shown["overrides"] == {
         "MY": [{"kind": "return_refund", "state": "awaiting_return_shipment", "seconds": 604800}]
     }

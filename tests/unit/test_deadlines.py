@@ -93,8 +93,24 @@ def test_an_ambiguous_wall_clock_time_takes_its_first_occurrence() -> None:
     assert deadline == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # still EDT
 
 
-@pytest.mark.parametrize("market", ["US", "UK", "MY", "TH"])
+@pytest.mark.parametrize("market", sorted(POLICY.markets))
 def test_every_market_has_a_calendar_and_a_threshold(market: str) -> None:
     place = POLICY.market(market)
     assert place.high_value_threshold > 0
+    # the threshold is an amount of the market's currency
+    assert place.high_value_threshold == place.high_value_threshold.quantize(
+        Decimal(1).scaleb(-place.currency_decimals)
+    )
     assert not place.is_business_day(date(2026, 3, 7))  # a Saturday
+
+
+@pytest.mark.parametrize(
+    ("market", "currency", "decimals", "holiday"),
+    [("JP", "JPY", 0, date(2026, 2, 11)), ("KW", "KWD", 3, date(2026, 2, 25))],
+)
+def test_a_market_without_cents_and_one_with_fils(
+    market: str, currency: str, decimals: int, holiday: date
+) -> None:
+    place = POLICY.market(market)
+    assert (place.currency, place.currency_decimals) == (currency, decimals)
+    assert not place.is_business_day(holiday)  # Foundation Day, National Day: a Wednesday
