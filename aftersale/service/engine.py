@@ -35,6 +35,9 @@ from aftersale.service.views import case_view, order_view
 DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
 MAX_CLOCK_SKEW = timedelta(hours=1)
 ZERO = timedelta(0)
+# How often a command on a case runs again after losing its order's compare-and-set to a case
+# on another line of the order; each loss is another writer's win, so this is only a backstop.
+MAX_LOST_RACES = 32
 T = TypeVar("T")
 
 
@@ -262,6 +265,7 @@ class AfterSale(Oversight):
         return _repeated_after_a_race(lambda: self._open(request, when))
 
     def _open(self, request: OpenRequest, when: datetime) -> dict[str, Any]:
+        lost = 0
         while True:
             with self.storage.unit_of_work() as uow:
                 known = uow.cases.get(request.case_id)
@@ -284,7 +288,15 @@ class AfterSale(Oversight):
                 policy = self.policies.in_force(uow, when)
                 case, _ = self.rules.open(order, policy, request, when)
                 uow.cases.add(case)
-                uow.commit()
+                try:
+                    uow.commit()
+                except Conflict:
+                    # another writer changed the order first: a case on another of its lines
+                    # (lines.md), which does not refuse this one; read it again and decide
+                    lost += 1
+                    if lost >= MAX_LOST_RACES:
+                        raise
+                    continue
                 return case_view(case)
 
     def act(
