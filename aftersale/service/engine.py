@@ -322,9 +322,11 @@ class AfterSale(Oversight):
         if actor_id is not None:
             actor_id = check.identifier(actor_id, "actor_id")
         self._identified(who, actor_id)
+        lost = 0
         while True:
             with self.storage.unit_of_work() as uow:
                 case = self._case(uow, case_id)
+                seen = case.version
                 # "now" is read with the case in hand, so a writer that committed while this
                 # one waited for the database is never in this one's future
                 when = self._clamped(given)
@@ -342,7 +344,15 @@ class AfterSale(Oversight):
                 if self._timed_out(uow, case, policy, order, when):
                     continue  # the timeouts stand; the action gets a unit of work of its own
                 self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
-                uow.commit()
+                try:
+                    uow.commit()
+                except Conflict:
+                    # the case itself moved: this writer lost the race for it, as before lines;
+                    # only its order moved (a case on another line): run the action again
+                    lost += 1
+                    if lost >= MAX_LOST_RACES or self._moved_since(case_id, seen):
+                        raise
+                    continue
                 return case_view(case)
 
     def catch_up(self, case_id: str, *, at: Instant = None) -> dict[str, Any]:
@@ -456,6 +466,12 @@ class AfterSale(Oversight):
                 f"order {order.order_id}: {what} at {iso(at)}, before one of its cases last "
                 f"moved ({iso(last)})"
             )
+
+    def _moved_since(self, case_id: str, version: int) -> bool:
+        """Whether another writer changed the case after it was read at ``version``."""
+        with self.storage.unit_of_work() as uow:
+            case = uow.cases.get(case_id)
+            return case is None or case.version != version
 
     def _order(self, uow: UnitOfWork, order_id: str) -> Order:
         order = uow.orders.get(check.identifier(order_id, "order_id"))

@@ -120,3 +120,29 @@ def test_cases_on_one_line_opened_at_once_open_one_and_the_other_is_a_conflict(
         assert _held(engines[0], order_id)["L2"] == views[0]["case_id"]
         loser = f"RF-{round_}-{1 - int(views[0]['case_id'][-1])}"
         assert loser not in {case["case_id"] for case in engines[0].cases(limit=1000)}
+
+
+def test_a_refund_on_one_line_racing_an_open_on_another_both_land(db_url: str) -> None:
+    """The seller's approval writes the order (the refund on its line) as the buyer's new case
+    does (the line it holds): neither is refused for the other's write."""
+    engines = _engines(db_url, 2)
+    for round_ in range(ROUNDS):
+        order_id = f"US-{round_}"
+        _shipped_basket(engines[0], order_id)
+        first = f"RF-{round_}-0"
+        _open(engines[0], first, order_id, "L0")
+        done = _at_once(
+            [
+                lambda c=first: engines[0].act(c, "approve", "seller", at=NOW),
+                lambda c=f"RF-{round_}-1", o=order_id: _open(engines[1], c, o, "L1"),
+            ]
+        )
+        assert [str(r) for r in done if not isinstance(r, dict)] == [], f"round {round_}"
+        order = engines[0].order(order_id)
+        assert order["refunded_total"] == "10.00"
+        assert _held(engines[0], order_id) == {
+            "L0": None,
+            "L1": f"RF-{round_}-1",
+            "L2": None,
+            "L3": None,
+        }
