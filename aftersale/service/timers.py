@@ -15,8 +15,9 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from aftersale.clock import Clock
 from aftersale.domain.cases import CaseRules
@@ -106,10 +107,11 @@ class TimerSweep:
                 _, index = heapq.heappop(queue)
                 case = claimed[index]
                 order = by_order.get(case.order_id)
+                before = None if order is None else _state_of(order)
                 try:
                     self._time_out(uow, case, order)
                 except Exception as error:  # a bug or bad data: set this case aside, go on
-                    self._quarantine(uow, case, order, error)
+                    self._quarantine(uow, case, order, before, error)
                     fired.pop(case.case_id, None)
                     quarantined += 1
                     continue
@@ -127,14 +129,30 @@ class TimerSweep:
         self.rules.time_out(case, order, policy)
 
     def _quarantine(
-        self, uow: UnitOfWork, case: Case, order: Order | None, error: Exception
+        self,
+        uow: UnitOfWork,
+        case: Case,
+        order: Order | None,
+        before: dict[str, Any] | None,
+        error: Exception,
     ) -> None:
         """Set the case aside with its error; nothing of its timeout, or of its order's
-        change, is written (an order has one open case, so nothing else changed it)."""
+        change, is written. The order goes back to what it was before this timeout, not to
+        what was read: another case of the order (on other lines) may have moved in this
+        batch, and its change to the order is kept."""
         log.error("timeout of case %s failed, quarantined: %r", case.case_id, error)
         uow.cases.quarantine(case, self.clock.now(), f"{type(error).__name__}: {error}")
-        if order is not None:
-            uow.forget(order)
+        if order is not None and before is not None:
+            for name, value in before.items():
+                setattr(order, name, value)
+
+
+def _state_of(order: Order) -> dict[str, Any]:
+    """The order's fields as they are now (its lines are never changed in place, only
+    replaced, so a shallow copy keeps them; the list of recorded events is copied)."""
+    state = {field.name: getattr(order, field.name) for field in fields(order)}
+    state["recorded"] = list(order.recorded)
+    return state
 
 
 def _reminder_at(case: Case, before: timedelta) -> datetime:

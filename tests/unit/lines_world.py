@@ -38,9 +38,9 @@ def refused(code: str, command: Callable[[], Any]) -> str:
 class World:
     """One engine on a memory store of its own, and its virtual clock."""
 
-    def __init__(self, start: datetime = PAID_MONDAY_9AM) -> None:
+    def __init__(self, start: datetime = PAID_MONDAY_9AM, url: str = "memory://") -> None:
         self.clock = VirtualClock(start)
-        self.engine = aftersale.connect("memory://", clock=self.clock, require_identity=False)
+        self.engine = aftersale.connect(url, clock=self.clock, require_identity=False)
 
     @property
     def now(self) -> datetime:
