@@ -99,10 +99,11 @@ def test_cases_on_different_lines_of_one_order_opened_at_once_all_open(
         assert sum(e["type"] == "case.transition" for e in transitions) == racers
 
 
-def test_cases_on_one_line_opened_at_once_open_one_and_the_other_is_a_conflict(
-    db_url: str,
+@pytest.mark.parametrize("racers", [2, 4])
+def test_cases_on_one_line_opened_at_once_open_one_and_the_others_are_conflicts(
+    db_url: str, racers: int
 ) -> None:
-    engines = _engines(db_url, 2)
+    engines = _engines(db_url, racers)
     for round_ in range(ROUNDS):
         order_id = f"US-{round_}"
         _shipped_basket(engines[0], order_id)
@@ -115,11 +116,11 @@ def test_cases_on_one_line_opened_at_once_open_one_and_the_other_is_a_conflict(
         views = [result for result in opened if isinstance(result, dict)]
         errors = [result for result in opened if not isinstance(result, dict)]
         assert len(views) == 1, f"round {round_}: {opened}"
-        assert [error.code for error in errors] == ["conflict"]
-        assert "already has open case" in str(errors[0])
+        assert [error.code for error in errors] == ["conflict"] * (racers - 1)
+        assert all("already has open case" in str(error) for error in errors)
         assert _held(engines[0], order_id)["L2"] == views[0]["case_id"]
-        loser = f"RF-{round_}-{1 - int(views[0]['case_id'][-1])}"
-        assert loser not in {case["case_id"] for case in engines[0].cases(limit=1000)}
+        known = {case["case_id"] for case in engines[0].cases(limit=1000)}
+        assert {f"RF-{round_}-{n}" for n in range(racers)} & known == {views[0]["case_id"]}
 
 
 def test_a_refund_on_one_line_racing_an_open_on_another_both_land(db_url: str) -> None:
