@@ -42,6 +42,7 @@ def markets_from(raw: Any, evidence_kinds: frozenset[str]) -> dict[str, Market]:
             return_window=timedelta(days=value["return_window_days"]),
             evidence_kinds=frozenset(value["evidence_kinds"]),
             is_holiday=_calendar(value["holidays"], value["holiday_subdivision"], where),
+            weekend=_weekend(value["holidays"]),
         )
     if not markets:
         FILE.refuse("defines no market")
@@ -99,6 +100,15 @@ def _calendar(country: str, subdivision: str, where: Key) -> Callable[[date], bo
         (where / "holiday_subdivision").refuse(
             f"the {country!r} calendar has no subdivision {subdivision!r}"
         )
+
+
+@cache
+def _weekend(country: str) -> frozenset[int]:
+    """The weekend of the country's calendar (the ``holidays`` package knows which days each
+    country rests); Saturday and Sunday for a market without one."""
+    if not country:
+        return frozenset({5, 6})
+    return frozenset(holidays.country_holidays(country).weekend)
 
 
 @cache

@@ -31,9 +31,12 @@ class Market:
     return_window: timedelta
     evidence_kinds: frozenset[str]
     is_holiday: Callable[[date], bool]
+    # the weekdays (0 is Monday) of the market's weekend: Saturday and Sunday, unless its
+    # country's calendar says otherwise (Kuwait rests on Friday and Saturday)
+    weekend: frozenset[int] = frozenset({5, 6})
 
     def is_business_day(self, day: date) -> bool:
-        return day.weekday() < 5 and not self.is_holiday(day)
+        return day.weekday() not in self.weekend and not self.is_holiday(day)
 
 
 @dataclass(frozen=True)

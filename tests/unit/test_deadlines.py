@@ -114,3 +114,15 @@ def test_a_market_without_cents_and_one_with_fils(
     place = POLICY.market(market)
     assert (place.currency, place.currency_decimals) == (currency, decimals)
     assert not place.is_business_day(holiday)  # Foundation Day, National Day: a Wednesday
+
+
+def test_business_days_follow_the_market_weekend() -> None:
+    """Kuwait rests on Friday and Saturday: its Sunday is a business day and its Friday is
+    not, so a review of 4 business days opened on a Thursday skips Friday and Saturday."""
+    kuwait, usa = POLICY.market("KW"), POLICY.market("US")
+    friday, sunday = date(2026, 3, 6), date(2026, 3, 8)
+    assert (kuwait.is_business_day(friday), kuwait.is_business_day(sunday)) == (False, True)
+    assert (usa.is_business_day(friday), usa.is_business_day(sunday)) == (True, False)
+    opened = datetime(2026, 3, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kuwait"))  # a Thursday
+    due = add_business_days(opened, 4, kuwait.timezone, kuwait.is_business_day)
+    assert due == datetime(2026, 3, 11, 9, 0, tzinfo=ZoneInfo("Asia/Kuwait"))  # Sun Mon Tue Wed
