@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, timedelta
 
 import click
 
@@ -23,6 +22,7 @@ from aftersale.bootstrap import (
     shown_url,
     upgrade_database,
 )
+from aftersale.cli_case import case
 from aftersale.cli_health import health
 from aftersale.cli_options import (
     EXIT_STATUS,
@@ -31,7 +31,6 @@ from aftersale.cli_options import (
     config_option,
     db_option,
     error_code,
-    instant_value,
     json_option,
     operator_engine,
     options_checked,
@@ -150,97 +149,6 @@ def upgrade(db_url: str | None, config_dir: str | None) -> None:
             "health rollups are not built for this health.toml: reports read the whole event "
             "log until `aftersale health rebuild` has run"
         )
-
-
-@cli.group()
-def case() -> None:
-    """Look at and act on cases."""
-
-
-@case.command("show")
-@click.argument("case_id")
-@db_option
-@json_option
-def case_show(case_id: str, db_url: str | None, as_json: bool) -> None:
-    """A case with its history, deadline and the actions allowed next."""
-    with options_checked():  # an empty CASE_ID: exit 2
-        view = operator_engine(db_url).case(case_id)
-    render.print_json(view) if as_json else render.print_case(view)
-
-
-@case.command("list")
-@click.option("--shop", default=None)
-@click.option("--state", default=None)
-@click.option("--kind", default=None, type=click.Choice(KINDS))
-@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--after", default=None, metavar="CASE_ID", help="The page after this case id.")
-@db_option
-@json_option
-def case_list(
-    shop: str | None,
-    state: str | None,
-    kind: str | None,
-    limit: int,
-    after: str | None,
-    db_url: str | None,
-    as_json: bool,
-) -> None:
-    """Cases, filtered by shop, state and kind, ordered by case id, a page at a time."""
-    with options_checked():
-        views = operator_engine(db_url).cases(
-            shop_id=shop, state=state, kind=kind, limit=limit + 1, after=after
-        )
-    page, more = views[:limit], len(views) > limit
-    following = page[-1]["case_id"] if more else None
-    if as_json:
-        render.print_json({"cases": page, "next": following})
-    else:
-        render.print_case_page(page, following)
-
-
-@case.command("retry")
-@click.argument("case_id")
-@db_option
-def case_retry(case_id: str, db_url: str | None) -> None:
-    """Put a quarantined case back in the sweep."""
-    with options_checked():
-        released = operator_engine(db_url).retry_case(case_id)
-    click.echo(f"{case_id}: {'back in the sweep' if released else 'was not quarantined'}")
-
-
-@case.command("act")
-@click.argument("case_id")
-@click.argument("action")
-@click.option("--actor", required=True, type=click.Choice(["buyer", "seller", "platform"]))
-@click.option("--actor-id", default=None, help="The buyer's or shop's id, checked when given.")
-@click.option("--reject-reason", default=None)
-@click.option("--note", default=None)
-@click.option("--evidence", "evidence", multiple=True, metavar="KIND=URI", help="Repeatable.")
-@click.option("--tracking", default=None)
-@click.option("--outcome", default=None, type=click.Choice(["refund", "return", "deny"]))
-@click.option("--responsibility", default=None)
-@click.option("--at", default=None, help="ISO instant (default: now).", callback=instant_value)
-@db_option
-@json_option
-def case_act(
-    case_id: str,
-    action: str,
-    actor: str,
-    actor_id: str | None,
-    evidence: tuple[str, ...],
-    at: datetime | None,
-    db_url: str | None,
-    as_json: bool,
-    **fields: Any,
-) -> None:
-    """Take ACTION on a case as --actor, with the action's fields."""
-    if evidence:
-        fields["evidence"] = [_evidence_item(item) for item in evidence]
-    given = {key: value for key, value in fields.items() if value is not None}
-    engine = operator_engine(db_url)
-    engine.act(case_id, action, actor, at=at, actor_id=actor_id, **given)
-    view = engine.case(case_id)  # read after the action: with its history
-    render.print_json(view) if as_json else render.print_case(view)
 
 
 @cli.command()
@@ -401,8 +309,8 @@ def status(db_url: str | None, as_json: bool) -> None:
         f"next deadline: {backlog['next_deadline_at'] or '-'}; "
         f"quarantined: {len(backlog['quarantined'])}"
     )
-    for case in backlog["quarantined"]:
-        render.console.print(f"  {case['case_id']} since {case['at']}: {case['error']}")
+    for stuck in backlog["quarantined"]:
+        render.console.print(f"  {stuck['case_id']} since {stuck['at']}: {stuck['error']}")
     taken = sorted(backlog["last_snapshots"].values())
     render.console.print(
         f"snapshots: {len(taken)} shops, the latest of each taken {taken[0]} to {taken[-1]} "
@@ -428,6 +336,7 @@ def order_show(order_id: str, db_url: str | None, as_json: bool) -> None:
     render.print_json(view) if as_json else render.print_order(view)
 
 
+cli.add_command(case)
 cli.add_command(health)
 cli.add_command(policy)
 
@@ -456,13 +365,6 @@ def _duration(text: str, name: str) -> timedelta | None:
         raise click.BadParameter(
             f"{text!r} is not a duration like 90s, 30m, 12h", param_hint=name
         ) from None
-
-
-def _evidence_item(text: str) -> dict[str, str]:
-    kind, sep, uri = text.partition("=")
-    if not sep or not kind or not uri:
-        raise click.BadParameter(f"{text!r} is not KIND=URI", param_hint="--evidence")
-    return {"kind": kind, "uri": uri}
 
 
 def main() -> None:

@@ -77,6 +77,7 @@ def print_case(case: dict[str, Any]) -> None:
     )
     if case["deadline_at"]:
         console.print(f"deadline {case['deadline_at']}: then {case['deadline_action']}")
+    _case_money(case)
     allowed = [f"{a['action']} ({', '.join(a['actors'])})" for a in case["allowed_actions"]]
     console.print("allowed next: " + (", ".join(allowed) or "nothing (terminal)"))
     rows = [
@@ -95,11 +96,68 @@ def print_case(case: dict[str, Any]) -> None:
     console.print(FittedTable("history", HISTORY_FIELDS, narrow, rows))
 
 
+def _case_money(case: dict[str, Any]) -> None:
+    """A case's lines, its offers and its refund (lines.md), under its first line."""
+    lines = case.get("lines") or []
+    covered = ", ".join(f"{line['line_id']} × {line['quantity']}" for line in lines)
+    console.print(f"lines: {covered or '-'}", markup=False)
+    currency = case["currency"]
+    for offer in case.get("offers") or []:
+        console.print(
+            f"offer {offer['number']}: {offer['amount']} {currency} at {offer['at']}, "
+            f"{offer['outcome']}",
+            markup=False,
+        )
+    refund = case.get("refund")
+    if refund is not None:
+        console.print(
+            f"refund: {refund['total']} {currency} paid by {refund['paid_by']} (items "
+            f"{refund['items']}, shipping {refund['shipping']}, return shipping "
+            f"{refund['return_shipping']})",
+            markup=False,
+        )
+
+
+ORDER_FACTS = (
+    *("shop_id", "buyer_id", "market", "paid_at", "dispatch_by"),
+    *("shipped_at", "tracking", "delivered_at", "cancelled_at"),
+)
+LINE_FIELDS = (
+    *(Field("line", is_id=True), Field("sku", is_id=True), Field("quantity × unit price")),
+    *(Field("value", numeric=True), Field("refunded", numeric=True)),
+    *(Field("returned", numeric=True), Field("refundable", numeric=True)),
+    *(Field("units refundable", numeric=True), Field("open case", is_id=True)),
+)
+
+
 def print_order(order: dict[str, Any]) -> None:
-    table = Table(title=f"order {order['order_id']}", show_header=False)
-    for key, value in order.items():
-        table.add_row(key, "-" if value is None else str(value))
-    console.print(table)
+    """An order's facts, then each of its lines with what is still refundable on it."""
+    currency = order["currency"]
+    console.print(
+        f"[bold]order {escape(order['order_id'])}[/]: {order['amount']} {currency}, "
+        f"{order['refunded_total']} refunded, {order['refundable']} refundable; shipping fee "
+        f"{order['shipping_fee']}, {order['shipping_refunded']} of it refunded"
+    )
+    facts = Table(show_header=False)
+    for key in ORDER_FACTS:
+        facts.add_row(key, "-" if order.get(key) is None else str(order[key]))
+    console.print(facts)
+    rows = [
+        (
+            line["line_id"],
+            line["sku"] or "-",
+            f"{line['quantity']} × {line['unit_price']}",
+            line["value"],
+            line["refunded_amount"],
+            str(line["returned_quantity"]),
+            line["refundable_amount"],
+            str(line["refundable_quantity"]),
+            line["open_case_id"] or "-",
+        )
+        for line in order.get("lines") or []
+    ]
+    narrow = ((0, 1), (2, 3), (4, 5), (6, 7), (8,))
+    console.print(FittedTable(f"lines ({currency})", LINE_FIELDS, narrow, rows))
 
 
 def outcome_table(cases: Sequence[dict[str, Any]], title: str) -> Table:
