@@ -14,9 +14,12 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from aftersale.replay import example_names
 
 # action, from, to, actor, auto, at
 Step = tuple[str, str | None, str, str, bool, str]
@@ -24,6 +27,7 @@ Step = tuple[str, str | None, str, str, bool, str]
 P, R, W = "pending_review", "rejected", "withdrawn"
 POD, PR = "awaiting_pod", "platform_review"
 ARS, RIT, RRC = "awaiting_return_shipment", "return_in_transit", "return_received"
+ABR = "awaiting_buyer_response"
 CURRENCY = {"US": "USD", "UK": "GBP", "MY": "MYR", "TH": "THB"}
 TIMEOUTS = {
     "review_timeout",
@@ -32,6 +36,7 @@ TIMEOUTS = {
     "ship_back_timeout",
     "receipt_timeout",
     "refund_timeout",
+    "offer_timeout",
 }
 ENDINGS = {
     "cancellation": {"cancelled", "closed", "withdrawn"},
@@ -478,12 +483,81 @@ REFUSED_LINES = Scenario(
     },
 )
 
+# Order lines, offers and return shipping (lines.md). An offer stops the seller's clock: back in
+# the state it was made from, the case gets the time that was left, counted from its return.
+PARTIAL_REFUNDS = Scenario(
+    clock="2026-03-14T10:00:00Z",
+    errors=[],
+    cases={
+        # mug × 2 of US-900101 (25.00): offers of 10.00 (declined) and 15.00 (accepted)
+        "PR-1": Case(
+            RO,
+            "refunded",
+            "seller",
+            "25.00",
+            [
+                opened("buyer", "2026-03-06T09:00:00Z"),
+                by("seller", "offer_partial_refund", P, ABR, "2026-03-06T12:00:00Z"),
+                by("buyer", "decline_offer", ABR, P, "2026-03-06T18:00:00Z"),
+                by("seller", "offer_partial_refund", P, ABR, "2026-03-07T10:00:00Z"),
+                by("buyer", "accept_offer", ABR, "refunded", "2026-03-07T20:00:00Z"),
+            ],
+        ),
+        # the lamp, open beside PR-1 on another line of the same order
+        "PR-2": Case(
+            RF,
+            "refunded",
+            "seller",
+            "48.00",
+            [
+                opened("buyer", "2026-03-06T10:00:00Z"),
+                by("seller", "approve", P, ARS, "2026-03-06T15:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-07T11:00:00Z"),
+                by("seller", "confirm_receipt", RIT, RRC, "2026-03-10T09:00:00Z"),
+                by("seller", "refund", RRC, "refunded", "2026-03-10T14:00:00Z"),
+            ],
+        ),
+        # no lines: mug × 6 (capped at the 60.00 left after PR-1) and rug × 1
+        "PR-3": Case(
+            RF,
+            "refunded",
+            "seller",
+            "90.00",
+            [
+                opened("buyer", "2026-03-11T09:00:00Z"),
+                by("seller", "approve", P, ARS, "2026-03-11T12:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-12T09:00:00Z"),
+                by("seller", "confirm_receipt", RIT, RRC, "2026-03-14T09:00:00Z"),
+                by("seller", "refund", RRC, "refunded", "2026-03-14T10:00:00Z"),
+            ],
+        ),
+        # the kettle of US-900102: an offer after receipt lapses 24 h later, the next is accepted
+        "PR-4": Case(
+            RF,
+            "refunded",
+            "seller",
+            "64.00",
+            [
+                opened("buyer", "2026-03-06T11:00:00Z"),
+                by("seller", "approve", P, ARS, "2026-03-06T16:00:00Z"),
+                by("buyer", "ship_return", ARS, RIT, "2026-03-07T09:00:00Z"),
+                by("seller", "confirm_receipt", RIT, RRC, "2026-03-09T09:00:00Z"),
+                by("seller", "offer_partial_refund", RRC, ABR, "2026-03-09T13:00:00Z"),
+                timer("offer_timeout", ABR, RRC, "2026-03-10T13:00:00Z"),
+                by("seller", "offer_partial_refund", RRC, ABR, "2026-03-11T09:00:00Z"),
+                by("buyer", "accept_offer", ABR, "refunded", "2026-03-11T15:00:00Z"),
+            ],
+        ),
+    },
+)
+
 SCENARIOS = {
     "cancellations": CANCELLATIONS,
     "refund_only": REFUND_ONLY,
     "returns": RETURNS,
     "silent_seller": SILENT_SELLER,
     "refused_lines": REFUSED_LINES,
+    "partial_refunds": PARTIAL_REFUNDS,
 }
 
 # the opening deadline where it is the point of the case: business days, or a threshold edge
@@ -604,3 +678,137 @@ def test_the_expected_histories_themselves_cover_every_ending_and_timeout() -> N
     assert endings == ENDINGS
     steps = [s for sc in SCENARIOS.values() for case in sc.cases.values() for s in case.history]
     assert {s[0] for s in steps if s[0].endswith("timeout")} == TIMEOUTS
+
+
+def test_every_shipped_scenario_has_its_expected_histories_here() -> None:
+    assert sorted(SCENARIOS) == example_names()
+
+
+def _refund(items: str, shipping: str, return_shipping: str, total: str) -> dict[str, str]:
+    return {
+        "items": items,
+        "shipping": shipping,
+        "return_shipping": return_shipping,
+        "total": total,
+        "paid_by": "seller",
+    }
+
+
+def test_partial_refunds_cover_their_lines_and_refund_what_lines_md_says() -> None:
+    cases = {case["case_id"]: case for case in _replay("partial_refunds")[1]["cases"]}
+    covered = {case_id: case["lines"] for case_id, case in cases.items()}
+    assert covered == {
+        "PR-1": [{"line_id": "mug", "quantity": 2}],
+        "PR-2": [{"line_id": "lamp", "quantity": 1}],
+        # opened without lines: what was left, the lamp (returned by PR-2) left out
+        "PR-3": [{"line_id": "mug", "quantity": 6}, {"line_id": "rug", "quantity": 1}],
+        "PR-4": [{"line_id": "kettle", "quantity": 1}],
+    }
+    offers = {
+        case_id: [(o["number"], o["amount"], o["at"], o["outcome"]) for o in case["offers"]]
+        for case_id, case in cases.items()
+    }
+    assert offers == {
+        "PR-1": [
+            (1, "10.00", "2026-03-06T12:00:00Z", "declined"),
+            (2, "15.00", "2026-03-07T10:00:00Z", "accepted"),
+        ],
+        "PR-2": [],
+        "PR-3": [],
+        "PR-4": [
+            (1, "40.00", "2026-03-09T13:00:00Z", "lapsed"),
+            (2, "50.00", "2026-03-11T09:00:00Z", "accepted"),
+        ],
+    }
+    assert {case_id: case["refund"] for case_id, case in cases.items()} == {
+        "PR-1": _refund("15.00", "0.00", "0.00", "15.00"),  # an offer is all-in
+        "PR-2": _refund("48.00", "0.00", "6.40", "54.40"),  # not the whole order: no shipping
+        "PR-3": _refund("90.00", "7.00", "0.00", "97.00"),  # the rest of it: shipping, once
+        "PR-4": _refund("50.00", "0.00", "8.00", "58.00"),  # return shipping beside an offer
+    }
+
+
+def test_an_offer_stops_the_sellers_clock_and_gives_the_time_left_back() -> None:
+    deadlines = [
+        (e["case_id"], e["action"], e["deadline_at"])
+        for e in _replay("partial_refunds")[1]["events"]
+        if e["type"] == "case.transition" and e["case_id"] in ("PR-1", "PR-4")
+    ]
+    assert deadlines == [
+        ("PR-1", "open", "2026-03-08T09:00:00Z"),
+        ("PR-4", "open", "2026-03-08T11:00:00Z"),
+        ("PR-1", "offer_partial_refund", "2026-03-07T12:00:00Z"),  # the buyer's 24 h
+        ("PR-4", "approve", "2026-03-11T16:00:00Z"),
+        # 45 h of review were left at 12:00: counted again from 18:00
+        ("PR-1", "decline_offer", "2026-03-08T15:00:00Z"),
+        ("PR-4", "ship_return", "2026-03-15T09:00:00Z"),
+        ("PR-1", "offer_partial_refund", "2026-03-08T10:00:00Z"),
+        ("PR-1", "accept_offer", None),
+        ("PR-4", "confirm_receipt", "2026-03-11T09:00:00Z"),
+        ("PR-4", "offer_partial_refund", "2026-03-10T13:00:00Z"),
+        # the offer lapses at its deadline; 44 h of refund time were left at 13:00 the day before
+        ("PR-4", "offer_timeout", "2026-03-12T09:00:00Z"),
+        ("PR-4", "offer_partial_refund", "2026-03-12T09:00:00Z"),
+        ("PR-4", "accept_offer", None),
+    ]
+
+
+def _line(line_id: str, sku: str, quantity: int, price: str, *ledger: Any) -> dict[str, Any]:
+    value, refunded, returned, refundable, units = ledger
+    return {
+        "line_id": line_id,
+        "sku": sku,
+        "quantity": quantity,
+        "unit_price": price,
+        "value": value,
+        "refunded_amount": refunded,
+        "returned_quantity": returned,
+        "refundable_amount": refundable,
+        "refundable_quantity": units,
+        "open_case_id": None,
+    }
+
+
+def test_partial_refunds_leave_each_orders_ledger_as_lines_md_says(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lines.db'}"
+    aftersale = [sys.executable, "-m", "aftersale"]
+    played = subprocess.run(
+        [*aftersale, "replay", "--example", "partial_refunds", "--db", db],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert played.returncode == 0, played.stderr
+
+    def order(order_id: str) -> dict[str, Any]:
+        shown = subprocess.run(
+            [*aftersale, "order", "show", order_id, "--db", db, "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert shown.returncode == 0, shown.stderr
+        view: dict[str, Any] = json.loads(shown.stdout)
+        return view
+
+    first = order("US-900101")
+    # PR-1 15.00 + PR-2 48.00 + PR-3 90.00 + the 7.00 shipping fee: all of the 160.00
+    assert (first["refunded_total"], first["refundable"]) == ("160.00", "0.00")
+    assert (first["shipping_fee"], first["shipping_refunded"]) == ("7.00", "7.00")
+    assert first["lines"] == [
+        # PR-1 kept two broken mugs (money, no units), PR-3 took the other 60.00 and all six
+        _line("mug", "MUG-SEAGLASS", 6, "12.50", "75.00", "75.00", 6, "0.00", 0),
+        _line("lamp", "LAMP-OAK", 1, "48.00", "48.00", "48.00", 1, "0.00", 0),
+        _line("rug", "RUG-JUTE-120", 1, "30.00", "30.00", "30.00", 1, "0.00", 0),
+    ]
+    assert first["open_case_id"] is None
+    second = order("US-900102")
+    assert (second["refunded_total"], second["refundable"]) == ("50.00", "31.00")
+    assert (second["shipping_fee"], second["shipping_refunded"]) == ("5.00", "0.00")
+    assert second["lines"] == [
+        # an accepted offer made after receipt: the kettle came back, 14.00 of it never refunded
+        _line("kettle", "KETTLE-COPPER", 1, "64.00", "64.00", "50.00", 1, "14.00", 0),
+        _line("filters", "FILTER-3", 3, "4.00", "12.00", "0.00", 0, "12.00", 3),
+    ]
