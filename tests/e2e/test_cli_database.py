@@ -32,6 +32,13 @@ READERS = [
     ["case", "list"],
     ["case", "show", "RR-1"],
     ["case", "act", "RR-1", "approve", "--actor", "seller"],
+    [
+        "case",
+        "open",
+        "RR-9",
+        "US-1",
+        *("--kind", "refund_only", "--actor", "buyer", "--reason", "x"),
+    ],
     ["case", "retry", "RR-1"],
     ["order", "show", "US-1"],
     ["verify"],
