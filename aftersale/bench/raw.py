@@ -6,10 +6,15 @@ sweep takes their ``review_timeout`` at each deadline, the approve figure has th
 ``approve`` them. Either way the same rows change, and this module says how, without any of our
 layers:
 
-- the case: ``refunded``, moved at the instant, no deadline, its version one up (a
+- the case: ``refunded``, moved at the instant, no deadline, its refund recorded (lines.md:
+  ``{items, shipping, return_shipping, total, paid_by}``), its version one up (a
   compare-and-set on the version read);
-- the order: its open case closed, the amount refunded, its version one up (likewise);
-- one ``case.transition`` event, its data as the engine writes it;
+- the order: its lines' ledger (the case's line has its ``refunded_amount`` grown by the
+  case's amount and is no longer held by it), its open case the next one still holding a line,
+  the amount and any shipping fee refunded, its version one up (likewise). The baseline
+  settles cases over one line, as the bench's are: a whole one-line order, or one line of a
+  larger order;
+- one ``case.transition`` event, its data as the engine writes it, the refund included;
 - the order's health record (``health_subjects``): the case's state, and one more resolved
   seller deadline, met by the seller's approve, missed by a timeout;
 - that deadline's item in ``health_items`` (the seller-deadline measure of health.toml, item
@@ -56,6 +61,11 @@ class Claimed(NamedTuple):
     order_shop: str
     refunded_total: str
     record: dict[str, Any]
+    order_lines: list[dict[str, Any]]
+    shipping_fee: str
+    shipping_refunded: str
+    case_lines: list[dict[str, Any]]
+    covers_rest: bool
 
 
 # the columns of :class:`Claimed`, for the baselines' one read (aliases: c cases, o orders,
@@ -63,7 +73,8 @@ class Claimed(NamedTuple):
 CLAIMED = (
     "c.case_id, c.order_id, c.shop_id, c.version, c.deadline_at, c.kind, c.state, "
     "c.deadline_action, c.amount, c.currency, c.reason, c.responsibility, c.policy_version, "
-    "o.version, o.shop_id, o.refunded_total, s.record"
+    "o.version, o.shop_id, o.refunded_total, s.record, o.lines, o.shipping_fee, "
+    "o.shipping_refunded, c.lines, c.covers_rest"
 )
 JOINED = (
     "cases c JOIN orders o ON o.order_id = c.order_id "
@@ -139,6 +150,7 @@ def _refund(
     action: str,
     actor: str,
 ) -> None:
+    lines, refund, shipping = _settled(case)
     batch.cases.append(
         {
             "case_id": case.case_id,
@@ -147,11 +159,21 @@ def _refund(
             "updated_at": moved,
             "deadline_at": None,
             "deadline_action": None,
+            "refund": refund,
         }
     )
-    total = str(Decimal(case.refunded_total) + Decimal(case.amount))
     batch.orders.append(
-        {"order_id": case.order_id, "expected": case.order_version, "refunded_total": total}
+        {
+            "order_id": case.order_id,
+            "expected": case.order_version,
+            "refunded_total": str(
+                Decimal(case.refunded_total) + (Decimal(case.amount) + shipping)
+            ),
+            "shipping_refunded": str(Decimal(case.shipping_refunded) + shipping),
+            "lines": lines,
+            # the order view's open case: the first line's still held by another case
+            "open_case_id": next((ln["open_case_id"] for ln in lines if ln["open_case_id"]), None),
+        }
     )
     data: dict[str, Any] = {
         "kind": case.kind,
@@ -170,6 +192,7 @@ def _refund(
     }
     if actor == "seller":
         data["actor_id"] = case.order_shop
+    data["refund"] = refund
     batch.events.append(
         {
             "event_id": str(uuid7()),
@@ -183,6 +206,50 @@ def _refund(
         }
     )
     _health(batch, case, measure, moved, at, met=actor == "seller")
+
+
+def _settled(case: Claimed) -> tuple[list[dict[str, Any]], dict[str, str], Decimal]:
+    """The order's lines after the refund of a case over one of them (lines.md: its
+    ``refunded_amount`` grows by the case's amount, the line is let go), the refund as the
+    case and its event record it, and the shipping fee refunded with it."""
+    if len(case.case_lines) != 1:
+        raise RuntimeError(f"case {case.case_id}: the raw baseline settles cases over one line")
+    held = case.case_lines[0]
+    items = Decimal(case.amount)
+    if held["line_id"] not in {line["line_id"] for line in case.order_lines}:
+        raise RuntimeError(f"case {case.case_id}: its order has no line {held['line_id']}")
+    lines: list[dict[str, Any]] = []
+    cent = Decimal(1)
+    for line in case.order_lines:
+        if line["line_id"] == held["line_id"]:
+            price = Decimal(line["unit_price"])
+            # the currency's unit: the engine writes a line's prices in it
+            cent = Decimal(1).scaleb(int(price.as_tuple().exponent))
+            refunded = Decimal(line["refunded_amount"])
+            capped = min(int(held["quantity"]) * price, line["quantity"] * price - refunded)
+            if capped < items:
+                raise RuntimeError(f"case {case.case_id} asks more than its line has left")
+            line = {**line, "refunded_amount": str((refunded + items).quantize(cent))}
+        if line["open_case_id"] == case.case_id:
+            line = {**line, "open_case_id": None}
+        lines.append(line)
+    # the shipping fee comes back with a case over the whole rest of the order, once, unless
+    # the buyer is responsible (a refund-only case is no cancellation)
+    shipping = Decimal(0)
+    if (
+        case.covers_rest
+        and Decimal(case.shipping_refunded) == 0
+        and case.responsibility != "buyer"
+    ):
+        shipping = Decimal(case.shipping_fee)
+    refund = {
+        "items": str(items.quantize(cent)),
+        "shipping": str(shipping.quantize(cent)),
+        "return_shipping": str(Decimal(0).quantize(cent)),  # no return on a refund-only case
+        "total": str((items + shipping).quantize(cent)),
+        "paid_by": "platform" if case.responsibility in ("logistics", "platform") else "seller",
+    }
+    return lines, refund, shipping
 
 
 def _health(

@@ -29,16 +29,18 @@ CLAIM = (
 ONE = f"SELECT {CLAIMED} FROM {JOINED} WHERE c.case_id = %s FOR UPDATE OF s"
 UPDATE_CASES = """WITH changed AS (
   UPDATE cases SET state = v.state, updated_at = v.updated_at, deadline_at = v.deadline_at,
-         deadline_action = v.deadline_action, version = v.expected + 1
+         deadline_action = v.deadline_action, refund = v.refund, version = v.expected + 1
     FROM jsonb_to_recordset(%s::jsonb) AS v(case_id text, expected int, state text,
-         updated_at timestamptz, deadline_at timestamptz, deadline_action text)
+         updated_at timestamptz, deadline_at timestamptz, deadline_action text, refund jsonb)
    WHERE cases.case_id = v.case_id AND cases.version = v.expected
   RETURNING 1)
 SELECT 1 / (count(*) = %s)::int FROM changed"""
 UPDATE_ORDERS = """WITH changed AS (
-  UPDATE orders SET refunded_total = v.refunded_total, open_case_id = NULL,
-         version = v.expected + 1
-    FROM jsonb_to_recordset(%s::jsonb) AS v(order_id text, expected int, refunded_total text)
+  UPDATE orders SET refunded_total = v.refunded_total,
+         shipping_refunded = v.shipping_refunded, lines = v.lines,
+         open_case_id = v.open_case_id, version = v.expected + 1
+    FROM jsonb_to_recordset(%s::jsonb) AS v(order_id text, expected int, refunded_total text,
+         shipping_refunded text, lines jsonb, open_case_id text)
    WHERE orders.order_id = v.order_id AND orders.version = v.expected
   RETURNING 1)
 SELECT 1 / (count(*) = %s)::int FROM changed"""

@@ -25,11 +25,12 @@ CLAIM = (
 ONE = f"SELECT {CLAIMED} FROM {JOINED} WHERE c.case_id = ?"
 UPDATE_CASES = (
     "UPDATE cases SET state = :state, updated_at = :updated_at, deadline_at = :deadline_at, "
-    "deadline_action = :deadline_action, version = :expected + 1 "
+    "deadline_action = :deadline_action, refund = :refund, version = :expected + 1 "
     "WHERE case_id = :case_id AND version = :expected"
 )
 UPDATE_ORDERS = (
-    "UPDATE orders SET refunded_total = :refunded_total, open_case_id = NULL, "
+    "UPDATE orders SET refunded_total = :refunded_total, "
+    "shipping_refunded = :shipping_refunded, lines = :lines, open_case_id = :open_case_id, "
     "version = :expected + 1 WHERE order_id = :order_id AND version = :expected"
 )
 INSERT_EVENTS = (
@@ -80,6 +81,10 @@ def approve(
 
 def write(db: sqlite3.Connection, batch: Batch) -> None:
     """Every row of the batch, one ``executemany`` a table, in the open transaction."""
+    for case in batch.cases:
+        case["refund"] = orjson.dumps(case["refund"]).decode()
+    for order in batch.orders:
+        order["lines"] = orjson.dumps(order["lines"]).decode()
     _compare_and_set(db, UPDATE_CASES, batch.cases, "cases")
     _compare_and_set(db, UPDATE_ORDERS, batch.orders, "orders")
     _write_events(db, batch)
@@ -109,7 +114,8 @@ def _write_health(db: sqlite3.Connection, batch: Batch) -> None:
 
 
 def claimed(row: Sequence[Any]) -> Claimed:
-    """A claimed row, its instant and its record decoded as the engine stores them."""
+    """A claimed row, its instant and its JSON (the health record, the order's and the case's
+    lines) decoded as the engine stores them."""
     deadline = row[4]
     return Claimed._make(
         (
@@ -117,6 +123,10 @@ def claimed(row: Sequence[Any]) -> Claimed:
             None if deadline is None else datetime.fromisoformat(deadline).replace(tzinfo=UTC),
             *row[5:16],
             orjson.loads(row[16]),
+            orjson.loads(row[17]),
+            *row[18:20],
+            orjson.loads(row[20]),
+            bool(row[21]),
         )
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from aftersale import connect
-from aftersale.bench import raw_postgres, raw_sqlite, timers
+from aftersale.bench import raw, raw_postgres, raw_sqlite, timers
 from aftersale.bench.census import census
 from aftersale.bench.commands import approve
 from aftersale.bench.databases import bare, own_database
@@ -66,6 +66,32 @@ def test_a_raw_baseline_that_skips_the_health_rollups_fails_the_figure(
         approve(5, "sqlite://")
 
 
+@pytest.mark.parametrize(
+    ("forgotten", "named"),
+    [
+        ("lines", r"digest orders\.lines: .*ledger orders lines held by an open case: 5, ours 0"),
+        ("refund", r"digest cases\.refund: .*digest events\.data: .*ledger cases refunds: 0"),
+    ],
+)
+def test_a_raw_baseline_that_forgets_the_ledger_fails_the_figure(
+    forgotten: str, named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows counted alike are not enough: the lines' ledger and the refunds are compared."""
+    settled = raw._settled
+
+    def forgetful(case: raw.Claimed) -> Any:
+        lines, refund, shipping = settled(case)
+        if forgotten == "lines":
+            return case.order_lines, refund, shipping
+        return lines, None, shipping
+
+    monkeypatch.setattr(raw, "_settled", forgetful)
+    with pytest.raises(
+        RuntimeError, match=rf"set-based raw baseline did not do the same work: .*{named}"
+    ):
+        approve(5, "sqlite://")
+
+
 def test_the_census_counts_health_sums_per_measure() -> None:
     with own_database("sqlite://", "census") as url:
         timers.ours(url, 10, 1, batch=10)
@@ -73,6 +99,14 @@ def test_the_census_counts_health_sums_per_measure() -> None:
     assert counted["cases refunded"] == 10
     assert counted["health_hours after_sale_on_time_rate hits"] == 10
     assert counted["events"] == 40  # paid, shipped, opened, timed out
+    assert counted["ledger cases refunds"] == counted["ledger events refunds"] == 10
+    assert counted["ledger orders lines held by an open case"] == 0
+    refunded = counted["ledger orders lines refunded_amount"]
+    assert (
+        refunded
+        == counted["ledger cases refunds total"]
+        == counted["ledger orders refunded_total"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ recorded and replayed with the bare driver, and the replay must have done the sa
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,11 @@ from aftersale.replay import replay
 from tests.conftest import pg_server_url
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
+LINE = {"line_id": "1", "sku": None, "quantity": 1, "unit_price": "20.00"} | {
+    "refunded_amount": "0.00",
+    "returned_quantity": 0,
+    "open_case_id": None,
+}
 
 
 def _seeded(url: str) -> AfterSale:
@@ -70,8 +76,9 @@ def test_a_replay_that_did_less_work_fails_the_figure() -> None:
         with closing(sqlite3.connect(sqlite_path(seeded[0]), isolation_level=None)) as db:
             db.execute(
                 "INSERT INTO orders (order_id, shop_id, buyer_id, market, currency, amount, "
-                "refunded_total, paid_at, version) VALUES ('O9', 'S1', 'B1', 'US', 'USD', "
-                "'20.00', '0', '2026-03-02 09:00:00.000000', 1)"
+                "refunded_total, paid_at, version, lines) VALUES ('O9', 'S1', 'B1', 'US', "
+                "'USD', '20.00', '0', '2026-03-02 09:00:00.000000', 1, ?)",
+                (json.dumps([LINE]),),
             )
 
     with pytest.raises(RuntimeError, match=r"the bare replay did not do the same work: orders"):
