@@ -253,7 +253,7 @@ def daemon(
     default=None,
     type=click.Choice(
         [
-            *("transition", "commands", "timers", "replay", "memory"),
+            *("transition", "commands", "timers", "lines", "replay", "memory"),
             *("lateness", "health", "snapshots", "outbox"),
         ]
     ),

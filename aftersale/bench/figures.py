@@ -18,6 +18,7 @@ from aftersale.bench.commands import commands
 from aftersale.bench.databases import analyze, own_database
 from aftersale.bench.figure import Figure
 from aftersale.bench.health import nightly_snapshots, report_latency
+from aftersale.bench.lines import lines
 from aftersale.bench.outbox import relay_throughput
 from aftersale.bench.recording import same_statements_in_memory
 from aftersale.bench.seed import seed_due_cases
@@ -421,6 +422,7 @@ FIGURES: dict[str, Callable[[dict[str, int], str], list[Figure]]] = {
     "transition": transition_cost,
     "commands": commands,
     "timers": timer_throughput,
+    "lines": lines,
     "replay": replay_speed,
     "memory": daemon_memory,
     "lateness": lateness,

@@ -57,17 +57,24 @@ def ours(
     return {"fired": count - left, "seconds": seconds, "per_second": (count - left) / seconds}
 
 
-def in_process(url: str, count: int, batch: int = 1000) -> SameStatements:
+def in_process(url: str, count: int, batch: int = 1000, lines: bool = False) -> SameStatements:
     """One sweep of ``count`` due deadlines in this process, beside the same statements sent
     with the bare driver (what the database work alone allows) and beside the set-based raw
-    baseline (the same work in the fewest statements a batch: :mod:`aftersale.bench.raw`)."""
+    baseline (the same work in the fewest statements a batch: :mod:`aftersale.bench.raw`);
+    with ``lines``, of cases over one line of 3-line orders (:func:`seed_due_cases`)."""
     now = datetime.now(UTC)
     measure: list[str] = []
 
     def seeded(url: str) -> AfterSale:
         engine = connect(url)
         seed_due_cases(
-            engine, count, now, spread=timedelta(hours=1), prefix="S-", with_history=True
+            engine,
+            count,
+            now,
+            spread=timedelta(hours=1),
+            prefix="S-",
+            with_history=True,
+            lines=lines,
         )
         analyze(url)
         measure[:] = [seller_deadline_measure(engine)]

@@ -23,6 +23,8 @@ FIGURES = {
     "timers, same statements",
     "timers, set-based raw",
     "timers, 2 processes",
+    "commands over lines",
+    "sweep over lines",
     "replay",
     "health report",
     "health backfill",
@@ -65,6 +67,10 @@ def test_bench_prints_every_figure_beside_its_baseline() -> None:
         assert "the same rows left as ours" in raw["detail"]
     assert by_name["timers, set-based raw"]["ours"] == sweep["ours"]
     assert by_name["replay"]["baseline_name"] == "the same statements, bare sqlite3 in memory"
+    # cases over lines beside whole-order cases, the same run, against the 1.2x
+    for name in ("commands over lines", "sweep over lines"):
+        assert "whole-order cases" in by_name[name]["baseline_name"]
+        assert "1.2× a whole-order case" in by_name[name]["target"]
     for figure in report["figures"]:
         assert figure["ours"] > 0, figure
         if figure["baseline"] is not None:
@@ -117,6 +123,13 @@ def test_bench_timers_on_postgresql_beside_the_same_statements_and_two_processes
     assert raw["baseline_name"] == "the same work in the fewest statements, bare psycopg"
     assert "2 round trips a batch" in raw["detail"]
     assert all(figure["ours"] > 0 for figure in by_name.values())
+
+
+@pytest.mark.postgres
+def test_bench_lines_on_postgresql_beside_whole_order_cases() -> None:
+    figures = _bench_on_postgresql("lines")
+    assert [figure["name"] for figure in figures] == ["commands over lines", "sweep over lines"]
+    assert all(figure["ours"] > 0 and figure["baseline"] > 0 for figure in figures)
 
 
 @pytest.mark.postgres

@@ -34,6 +34,14 @@ def test_the_raw_sweep_leaves_the_rows_our_sweep_leaves(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_over_lines_the_raw_sweep_settles_the_line_as_our_sweep_does(backend: str) -> None:
+    """Each case over 2 of the 3 units of one line of a 3-line order: the line's ledger, the
+    order's other lines and the refund match ours (the census compares their content)."""
+    swept = timers.in_process(_server(backend), 25, batch=10, lines=True)
+    assert swept.raw_seconds is not None and swept.raw_seconds > 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_raw_approves_leave_the_rows_our_approves_leave(backend: str) -> None:
     same, raw = approve(12, _server(backend))
     assert same.baseline is not None and raw.baseline is not None and raw.baseline > 0
