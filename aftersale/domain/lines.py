@@ -281,6 +281,8 @@ def allocate(items: Decimal, capped: Sequence[Decimal], decimals: int) -> list[D
     """``items`` split over lines in proportion to their capped values, each share rounded
     down to the currency's unit; the remainder added from the last line backwards, each line
     up to its capped value."""
+    if len(capped) == 1:  # the whole of it to the one line (a case's usual shape)
+        return [items]
     total = sum(capped, ZERO)
     step = unit(decimals)
     shares = [(items * part / total).quantize(step, rounding=ROUND_DOWN) for part in capped]
