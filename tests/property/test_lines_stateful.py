@@ -12,8 +12,6 @@ withdrawals, timeouts. After every step the order views must keep the ledger's i
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,13 +19,13 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-import sqlalchemy
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import aftersale
 from aftersale import CommandRefused, VirtualClock
 from tests.conftest import pg_server_url
+from tests.property.pg_schemas import Schemas
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTIONS = [
@@ -332,36 +330,15 @@ class PostgresMachine(LinesMachine):
     """The same machine on a real PostgreSQL, each run in a schema of its own."""
 
     def __init__(self) -> None:
-        self.__class__.url = _pg_schema()
+        self.__class__.url = SCHEMAS.fresh_url()
         super().__init__()
 
 
-SCHEMAS: list[str] = []
-
-
-def _pg_base() -> str:
-    return os.environ["AFTERSALE_TEST_PG_URL"].replace("postgresql://", "postgresql+psycopg://")
-
-
-def _pg_schema() -> str:
-    schema = f"l_{uuid.uuid4().hex[:12]}"
-    _pg_run(f"CREATE SCHEMA {schema}")
-    SCHEMAS.append(schema)
-    return f"{_pg_base()}?options=-csearch_path%3D{schema}"
-
-
-def _pg_run(sql: str) -> None:
-    admin = sqlalchemy.create_engine(_pg_base())
-    with admin.begin() as connection:
-        connection.exec_driver_sql(sql)
-    admin.dispose()
+SCHEMAS = Schemas("l")
 
 
 @pytest.mark.postgres
 def test_the_ledger_holds_on_postgresql() -> None:
     pg_server_url()  # skipped, saying why, without a server
-    try:
+    with SCHEMAS.dropped_after():
         _run(PostgresMachine, settings(SETTINGS, max_examples=6))
-    finally:
-        while SCHEMAS:
-            _pg_run(f"DROP SCHEMA {SCHEMAS.pop()} CASCADE")

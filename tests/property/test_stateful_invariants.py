@@ -8,8 +8,6 @@ must be the same.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -17,7 +15,6 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-import sqlalchemy
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,6 +27,7 @@ from hypothesis.stateful import (
 import aftersale
 from aftersale import CommandRefused, VirtualClock
 from tests.conftest import pg_server_url
+from tests.property.pg_schemas import Schemas
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTIONS = [
@@ -225,39 +223,18 @@ class PostgresMachine(AfterSaleMachine):
     """The same machine on a real PostgreSQL, each run in a schema of its own."""
 
     def __init__(self) -> None:
-        self.__class__.url = _pg_schema()
+        self.__class__.url = SCHEMAS.fresh_url()
         super().__init__()
 
     def _fresh_url(self) -> str:
-        return _pg_schema()
+        return SCHEMAS.fresh_url()
 
 
-SCHEMAS: list[str] = []
-
-
-def _pg_base() -> str:
-    return os.environ["AFTERSALE_TEST_PG_URL"].replace("postgresql://", "postgresql+psycopg://")
-
-
-def _pg_schema() -> str:
-    schema = f"p_{uuid.uuid4().hex[:12]}"
-    _pg_run(f"CREATE SCHEMA {schema}")
-    SCHEMAS.append(schema)
-    return f"{_pg_base()}?options=-csearch_path%3D{schema}"
-
-
-def _pg_run(sql: str) -> None:
-    admin = sqlalchemy.create_engine(_pg_base())
-    with admin.begin() as connection:
-        connection.exec_driver_sql(sql)
-    admin.dispose()
+SCHEMAS = Schemas("p")
 
 
 @pytest.mark.postgres
 def test_the_invariants_hold_on_postgresql() -> None:
     pg_server_url()  # skipped, saying why, without a server
-    try:
+    with SCHEMAS.dropped_after():
         run_state_machine_as_test(PostgresMachine, settings=settings(SETTINGS, max_examples=8))
-    finally:
-        while SCHEMAS:
-            _pg_run(f"DROP SCHEMA {SCHEMAS.pop()} CASCADE")
