@@ -6,11 +6,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from aftersale.config import default_config_dir, load_policy
+from aftersale.domain.model import Kind, State
 from aftersale.errors import PolicyError
 from aftersale.health_config import load_health
 
@@ -67,6 +69,32 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str, str]] = [
         "refund_only.awaiting_pod",
     ),
     (
+        "no offers at all",
+        lambda f: _edit(f, "timers.toml", "max_offers = 3", "max_offers = 0"),
+        "timers.toml",
+        "offers.max_offers",
+    ),
+    (
+        "offers as text",
+        lambda f: _edit(f, "timers.toml", "max_offers = 3", 'max_offers = "3"'),
+        "timers.toml",
+        "offers.max_offers",
+    ),
+    (
+        "a misspelt offers key",
+        lambda f: _edit(f, "timers.toml", "max_offers = 3", "max_offer = 3"),
+        "timers.toml",
+        "offers.max_offer",
+    ),
+    (
+        "bad offer window",
+        lambda f: _edit(
+            f, "timers.toml", 'awaiting_buyer_response = "24h"', 'awaiting_buyer_response = "0h"'
+        ),
+        "timers.toml",
+        "refund_only.awaiting_buyer_response",
+    ),
+    (
         "unknown responsibility",
         lambda f: _edit(f, "reasons.toml", 'damaged = "seller"', 'damaged = "courier"'),
         "reasons.toml",
@@ -100,6 +128,21 @@ def test_a_broken_policy_file_is_refused_naming_file_and_key(
         load_policy(config)
     assert (refused.value.file, refused.value.key) == (file, key)
     assert str(refused.value).startswith(f"{file}: {key}: ")
+
+
+def test_offers_are_policy_pinned_and_default_for_policies_stored_before_them(
+    config: Path,
+) -> None:
+    _edit(config, "timers.toml", "max_offers = 3", "max_offers = 1")
+    assert load_policy(config).max_offers == 1
+    # a policy written before offers existed: neither key, the spec's 24 hours and 3 offers
+    text = (config / "timers.toml").read_text(encoding="utf-8")
+    text = text.replace("max_offers = 1", "").replace("[offers]", "")
+    text = "\n".join(line for line in text.splitlines() if "awaiting_buyer_response" not in line)
+    (config / "timers.toml").write_text(text, encoding="utf-8")
+    old = load_policy(config)
+    assert old.max_offers == 3
+    assert old.timers[(Kind.refund_only, State.awaiting_buyer_response)] == timedelta(hours=24)
 
 
 def test_fewer_than_twenty_reject_codes_are_refused(config: Path) -> None:
