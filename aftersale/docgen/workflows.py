@@ -74,7 +74,7 @@ def openers() -> dict[Actor, list[Kind]]:
     return allowed
 
 
-def condition(transition: Transition) -> str:
+def condition(transition: Transition[State, Action]) -> str:
     """When a guarded transition applies, found by asking its guard."""
     guard = transition.guard
     if guard is None:

@@ -1,7 +1,7 @@
 """The only module that imports ``transitions``: one shared machine per workflow.
 
 A machine is built once per workflow (``model=None``, no auto transitions) and triggered with
-the case as the model, so loading a case never builds a machine and a case costs no memory in
+the case (or ticket) as the model, so loading one never builds a machine and it costs no memory in
 the machine (transitions FAQ; issues #146 and #434). Callbacks never do I/O and never trigger.
 """
 
@@ -9,26 +9,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from operator import attrgetter
+from typing import Any, Generic
 
 from transitions import Machine, MachineError
 
-from aftersale.domain.model import Action, Case, State
-from aftersale.domain.workflows.base import Workflow, check_sound
+from aftersale.domain.model import Action, State
+from aftersale.domain.workflows.base import ActionT, StateT, Workflow, check_sound
 from aftersale.errors import NotAllowed
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-class WorkflowMachine:
-    """Moves a case along one workflow; refusals become :class:`NotAllowed`, never ``False``."""
+class WorkflowMachine(Generic[StateT, ActionT]):
+    """Moves a case (or another subject: ``subject`` names it in refusals, its id read by
+    ``id_of``) along one workflow; refusals become :class:`NotAllowed`, never ``False``."""
 
-    def __init__(self, workflow: Workflow) -> None:
+    def __init__(
+        self,
+        workflow: Workflow[StateT, ActionT],
+        subject: str = "case",
+        id_of: Callable[[Any], str] = attrgetter("case_id"),
+    ) -> None:
         self.workflow = workflow
+        self._subject = subject
+        self._id_of = id_of
         self._machine = Machine(
             model=None,
             states=list(workflow.states),
-            initial=State.pending_review,
+            initial=workflow.initial,
             auto_transitions=False,
             send_event=True,
         )
@@ -46,25 +55,26 @@ class WorkflowMachine:
                 conditions=conditions,
             )
 
-    def fire(self, case: Case, action: Action, fields: Mapping[str, Any]) -> State:
+    def fire(self, case: Any, action: ActionT, fields: Mapping[str, Any]) -> StateT:
         """Take ``action`` on ``case`` (changing ``case.state``) and return the new state."""
         event = self._machine.events.get(action.value)
         if event is None or not self.workflow.allows(case.state, action):
-            raise NotAllowed(case.case_id, case.state.value, action.value)
+            raise self._refused(case, action)
         try:
             moved = event.trigger(case, fields=fields)
         except MachineError as error:  # the table and the machine disagree: still a refusal
-            raise NotAllowed(case.case_id, case.state.value, action.value) from error
+            raise self._refused(case, action) from error
         if not moved:
-            raise NotAllowed(
-                case.case_id,
-                case.state.value,
-                action.value,
-                self._why_refused(case, action, fields),
-            )
-        return case.state
+            raise self._refused(case, action, self._why_refused(case, action, fields))
+        state: StateT = case.state
+        return state
 
-    def _why_refused(self, case: Case, action: Action, fields: Mapping[str, Any]) -> str:
+    def _refused(self, case: Any, action: ActionT, why: str = "") -> NotAllowed:
+        return NotAllowed(
+            self._id_of(case), case.state.value, action.value, why, subject=self._subject
+        )
+
+    def _why_refused(self, case: Any, action: ActionT, fields: Mapping[str, Any]) -> str:
         reasons = [
             why
             for t in self.workflow.transitions
@@ -78,10 +88,10 @@ class WorkflowMachine:
 class Machines:
     """The machines of every workflow, built once by the composition root."""
 
-    def __init__(self, workflows: Mapping[Any, Workflow]) -> None:
+    def __init__(self, workflows: Mapping[Any, Workflow[State, Action]]) -> None:
         for workflow in workflows.values():  # an unsound table never runs a single case
             check_sound(workflow)
         self._by_kind = {kind: WorkflowMachine(wf) for kind, wf in workflows.items()}
 
-    def __getitem__(self, kind: Any) -> WorkflowMachine:
+    def __getitem__(self, kind: Any) -> WorkflowMachine[State, Action]:
         return self._by_kind[kind]

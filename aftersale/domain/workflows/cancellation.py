@@ -1,7 +1,7 @@
 """Cancellation: the buyer (or the seller) asks to cancel an order that has not shipped."""
 
+from aftersale.domain.model import TERMINAL_STATES, Kind
 from aftersale.domain.model import Action as A
-from aftersale.domain.model import Kind
 from aftersale.domain.model import State as S
 from aftersale.domain.workflows.base import Transition as T
 from aftersale.domain.workflows.base import Workflow, withdrawable
@@ -21,4 +21,6 @@ CANCELLATION = Workflow(
         *withdrawable(STATES),
     ),
     timeouts={S.pending_review: A.review_timeout},
+    initial=S.pending_review,
+    terminal=TERMINAL_STATES,
 )

@@ -1,7 +1,7 @@
 """Refund only: the buyer keeps (or never got) the item and asks for money back."""
 
+from aftersale.domain.model import TERMINAL_STATES, Kind
 from aftersale.domain.model import Action as A
-from aftersale.domain.model import Kind
 from aftersale.domain.model import State as S
 from aftersale.domain.workflows.base import Transition as T
 from aftersale.domain.workflows.base import Workflow, offers_from, withdrawable
@@ -41,4 +41,7 @@ REFUND_ONLY = Workflow(
         S.rejected: A.escalation_timeout,
         S.awaiting_buyer_response: A.offer_timeout,
     },
+    initial=S.pending_review,
+    terminal=TERMINAL_STATES,
+    untimed=frozenset({S.platform_review}),
 )

@@ -1,7 +1,7 @@
 """Return and refund: the buyer sends the item back and is refunded when it arrives."""
 
+from aftersale.domain.model import TERMINAL_STATES, Kind
 from aftersale.domain.model import Action as A
-from aftersale.domain.model import Kind
 from aftersale.domain.model import State as S
 from aftersale.domain.workflows.base import Transition as T
 from aftersale.domain.workflows.base import Workflow, offers_from, withdrawable
@@ -50,4 +50,7 @@ RETURN_REFUND = Workflow(
         S.rejected: A.escalation_timeout,
         S.awaiting_buyer_response: A.offer_timeout,
     },
+    initial=S.pending_review,
+    terminal=TERMINAL_STATES,
+    untimed=frozenset({S.platform_review}),
 )
