@@ -16,12 +16,13 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from transitions.extensions.diagrams import GraphMachine
 
-from aftersale.domain.model import TERMINAL_STATES, Kind, State
-from aftersale.domain.workflows import WORKFLOWS
+from aftersale.domain.model import Kind
+from aftersale.domain.workflows import WORKFLOWS, Workflow
+from aftersale.domain.workflows.ticket import TICKET
 from aftersale.errors import DiagramUnavailable
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -30,23 +31,29 @@ FORMATS = ("mermaid", "svg")
 _NOISE = re.compile(r"^\s*(classDef s_\w+ .*|Class \w+ s_\w+)$")
 
 
+# every workflow that can be drawn, by name: the case kinds and the ticket
+DRAWABLE: dict[str, Workflow[Any, Any]] = {**{k.value: wf for k, wf in WORKFLOWS.items()}}
+DRAWABLE["ticket"] = TICKET
+
+
 class _Drawing:
     """The model a graph machine needs; it is never triggered."""
 
-    state = State.pending_review.value
+    def __init__(self, workflow: Workflow[Any, Any]) -> None:
+        self.state = workflow.initial.value
 
 
-def _machine(kind: Kind, engine: Literal["mermaid", "graphviz"]) -> GraphMachine:
-    workflow = WORKFLOWS[kind]
+def _machine(kind: str, engine: Literal["mermaid", "graphviz"]) -> GraphMachine:
+    workflow = DRAWABLE[kind]
     states = [s.value for s in workflow.states]
     machine = GraphMachine(
         model=None,
         states=states,
-        initial=State.pending_review.value,
+        initial=workflow.initial.value,
         auto_transitions=False,
         graph_engine=engine,
         show_conditions=True,
-        title=f"aftersale {kind.value}",
+        title=f"aftersale {kind}",
     )
     for t in workflow.transitions:
         label: list[str | Callable[..., bool | None]] = [t.guard.__name__] if t.guard else []
@@ -54,19 +61,20 @@ def _machine(kind: Kind, engine: Literal["mermaid", "graphviz"]) -> GraphMachine
     return machine
 
 
-def render(kind: Kind, fmt: str = "mermaid") -> str:
-    """One workflow as Mermaid text or as an SVG document."""
+def render(kind: str, fmt: str = "mermaid") -> str:
+    """One workflow (a case Kind, or "ticket") as Mermaid text or as an SVG document."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     if fmt == "svg":
         return _svg(kind)
     machine = _machine(kind, "mermaid")
-    drawing = _Drawing()
+    drawing = _Drawing(DRAWABLE[kind])
     machine.add_model(drawing)
     text: str = drawing.get_graph().draw(None)  # type: ignore[attr-defined]
     lines = [line.rstrip() for line in text.splitlines() if not _NOISE.match(line)]
     if not any(line.endswith("--> [*]") for line in lines):  # mark the terminal states
-        ends = [f"  {s.value} --> [*]" for s in WORKFLOWS[kind].states if s in TERMINAL_STATES]
+        workflow = DRAWABLE[kind]
+        ends = [f"  {s.value} --> [*]" for s in workflow.states if s in workflow.terminal]
         lines[-1:-1] = ends
     return "\n".join(lines).strip() + "\n"
 
@@ -75,14 +83,14 @@ def render_all(fmt: str = "mermaid") -> dict[Kind, str]:
     return {kind: render(kind, fmt) for kind in Kind}
 
 
-def _svg(kind: Kind) -> str:
+def _svg(kind: str) -> str:
     if importlib.util.find_spec("graphviz") is None or shutil.which("dot") is None:
         raise DiagramUnavailable(
             "SVG needs Graphviz: pip install graphviz, and the dot program "
             "(apt install graphviz, brew install graphviz); --format mermaid needs nothing"
         )
     machine = _machine(kind, "graphviz")
-    drawing = _Drawing()
+    drawing = _Drawing(DRAWABLE[kind])
     machine.add_model(drawing)
     graph = drawing.get_graph()  # type: ignore[attr-defined]
     svg: bytes = graph.pipe(format="svg")
