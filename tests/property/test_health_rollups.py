@@ -31,7 +31,7 @@ from aftersale import CommandRefused, VirtualClock
 from aftersale.adapters.schema import health_rollups
 from aftersale.domain.health.report import counts_from_events, counts_through, health_report
 from tests.conftest import pg_server_url, rollup_rows
-from tests.property.test_stateful_invariants import SCHEMAS, _pg_run, _pg_schema
+from tests.property.pg_schemas import Schemas
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SHOPS = ("shop-a", "shop-b")
@@ -205,18 +205,17 @@ def test_rollups_agree_with_a_full_recomputation_on_sqlite() -> None:
 
 class PostgresRollupMachine(RollupMachine):
     def __init__(self) -> None:
-        self.__class__.url = _pg_schema()
+        self.__class__.url = SCHEMAS.fresh_url()
         super().__init__()
+
+
+SCHEMAS = Schemas("r")
 
 
 @pytest.mark.postgres
 def test_rollups_agree_with_a_full_recomputation_on_postgresql() -> None:
     pg_server_url()  # skipped, saying why, without a server
-    try:
+    with SCHEMAS.dropped_after():
         run_state_machine_as_test(
             PostgresRollupMachine, settings=settings(SETTINGS, max_examples=6)
         )
-    finally:
-        for schema in SCHEMAS:
-            _pg_run(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        SCHEMAS.clear()
