@@ -283,8 +283,15 @@ class AfterSale(Oversight):
                     )
                 self.rules.check_opener(order, request)
                 self._not_before_cases(uow, order, when, "opened")
-                if self._any_timed_out(uow, self._open_cases(uow, order), order, when):
-                    continue  # an overdue case on the order moved on first, and that stands
+                try:
+                    if self._any_timed_out(uow, self._open_cases(uow, order), order, when):
+                        continue  # an overdue case on the order moved on first, and that stands
+                except Conflict:
+                    # another writer took those timeouts or wrote the order first: read again
+                    lost += 1
+                    if lost >= MAX_LOST_RACES:
+                        raise
+                    continue
                 policy = self.policies.in_force(uow, when)
                 case, _ = self.rules.open(order, policy, request, when)
                 uow.cases.add(case)
@@ -341,10 +348,10 @@ class AfterSale(Oversight):
                 order = self._order(uow, case.order_id)
                 self.rules.check_actor(case, order, wanted, who, actor_id)
                 policy = self.policies.pinned(uow, case.policy_version)
-                if self._timed_out(uow, case, policy, order, when):
-                    continue  # the timeouts stand; the action gets a unit of work of its own
-                self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
                 try:
+                    if self._timed_out(uow, case, policy, order, when):
+                        continue  # the timeouts stand; the action gets a unit of work of its own
+                    self.rules.act(case, order, policy, wanted, who, fields, when, actor_id)
                     uow.commit()
                 except Conflict:
                     # the case itself moved: this writer lost the race for it, as before lines;
@@ -366,13 +373,22 @@ class AfterSale(Oversight):
         """
         given = self._not_ahead(at)
         case_id = check.identifier(case_id, "case_id")
-        with self.storage.unit_of_work() as uow:
-            case = self._case(uow, case_id)
-            policy = self.policies.pinned(uow, case.policy_version)
-            self._timed_out(
-                uow, case, policy, self._order(uow, case.order_id), self._clamped(given)
-            )
-        return case_view(case)
+        lost = 0
+        while True:
+            with self.storage.unit_of_work() as uow:
+                case = self._case(uow, case_id)
+                seen = case.version
+                policy = self.policies.pinned(uow, case.policy_version)
+                order = self._order(uow, case.order_id)
+                try:
+                    self._timed_out(uow, case, policy, order, self._clamped(given))
+                except Conflict:
+                    # only the order moved (a case on another line): take the timeouts again
+                    lost += 1
+                    if lost >= MAX_LOST_RACES or self._moved_since(case_id, seen):
+                        raise
+                    continue
+            return case_view(case)
 
     def fire_due(self, until: Instant = None, batch: int = 500) -> int:
         """Take every timeout due at or before ``until`` (default now); how many were taken."""
