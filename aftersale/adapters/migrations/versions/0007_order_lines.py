@@ -12,6 +12,7 @@ Revises: 0006
 Create Date: 2026-12-03
 """
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -95,7 +96,7 @@ def _fill(connection: sa.Connection) -> None:
             "item_returned": received,
         }
         if row.state in MONEY_BACK:
-            zero = "0"
+            zero = _to_the_cent("0", row.amount)
             values["refund"] = {
                 "items": row.amount,
                 "shipping": zero,
@@ -118,13 +119,20 @@ def _fill(connection: sa.Connection) -> None:
             "sku": None,
             "quantity": 1,
             "unit_price": row.amount,
-            "refunded_amount": row.refunded_total,
+            "refunded_amount": _to_the_cent(row.refunded_total, row.amount),
             "returned_quantity": int(row.cancelled_at is not None or row.order_id in returned),
             "open_case_id": row.open_case_id,
         }
         connection.execute(
             orders.update().where(orders.c.order_id == row.order_id).values(lines=[line])
         )
+
+
+def _to_the_cent(amount: str, like: str) -> str:
+    """``amount`` with as many decimals as ``like`` (the order's amount): the release before
+    lines wrote a fresh order's refunded_total as "0", and lines write every amount to the
+    currency's unit ("0.00", "0", "0.000")."""
+    return str(Decimal(amount).quantize(Decimal(like)))
 
 
 def downgrade() -> None:
