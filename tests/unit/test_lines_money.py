@@ -501,3 +501,19 @@ def test_cancelling_every_line_cancels_the_order() -> None:
     assert order["refunded_total"] == BASKET_AMOUNT
     refused("not_allowed", lambda: world.engine.order_shipped("ORD-1", "TRACK-1"))
     refused("not_eligible", lambda: world.open("AS-3", "ORD-1", "cancellation", "changed_mind"))
+
+
+def test_a_shipping_fee_or_cost_of_minus_zero_is_zero_not_a_negative_amount() -> None:
+    """A "-0" is a plain decimal string of 0 (the pattern lets a "-" through for the refusal
+    "must be 0 or more"): it is zero, and no view, event or refund shows "-0.00"."""
+    world = World()
+    order = world.paid("ORD-1", "60.00", BASKET, shipping_fee="-0")
+    assert order["shipping_fee"] == "0.00"
+    world.delivered("ORD-1")
+    world.open("AS-1", "ORD-1", "return_refund")
+    world.returned_back("AS-1", shipping_cost="-0.00")
+    refund = world.act("AS-1", "refund", "seller")["refund"]
+    assert (refund["shipping"], refund["return_shipping"]) == ("0.00", "0.00")
+    events = [e for e in world.engine.log(0, 1000) if e["case_id"] == "AS-1"]
+    assert [e["shipping_cost"] for e in events if "shipping_cost" in e] == ["0.00"]
+    assert world.engine.verify() == []
