@@ -92,7 +92,7 @@ def amount(value: Any, name: str, decimals: int, *, zero: bool = False) -> Decim
         raise InvalidInput(f"{name} has more than {decimals} decimals")
     if value.adjusted() > 15:
         raise InvalidInput(f"{name} is too large")
-    return value.quantize(Decimal(1).scaleb(-decimals))
+    return abs(value).quantize(Decimal(1).scaleb(-decimals))  # "-0" is 0, never "-0.00"
 
 
 def quantity(value: Any, name: str, most: int = MAX_QUANTITY) -> int:
