@@ -324,9 +324,13 @@ def settle(case: Case, order: Order, action: Action, decimals: int) -> dict[str,
                 int(line["returned_quantity"]) + quantities[line_id]
             )
     _change(order, changes)
+    # An order whose last units this cancellation takes never ships: its shipping fee comes
+    # back here even when its lines were split over cases open at the same time (lines.md
+    # gives it to "a later case that covers the rest", and a cancelled order has none).
+    last_units = case.state is State.cancelled and all_cancelled(order)
     shipping = ZERO
     if (
-        case.covers_rest
+        (case.covers_rest or last_units)
         and order.shipping_refunded == 0
         and not accepted
         and (case.kind is Kind.cancellation or case.responsibility is not Responsibility.buyer)

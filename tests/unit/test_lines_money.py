@@ -503,6 +503,27 @@ def test_cancelling_every_line_cancels_the_order() -> None:
     refused("not_eligible", lambda: world.open("AS-3", "ORD-1", "cancellation", "changed_mind"))
 
 
+def test_cancellations_split_over_cases_open_at_once_give_the_shipping_back_with_the_last() -> (
+    None
+):
+    """Two buyer cancellations pending side by side take every line: the order never ships,
+    so the one that cancels its last units refunds the shipping fee (no later case can)."""
+    world = World()
+    world.paid("ORD-1", BASKET_AMOUNT, BASKET, shipping_fee="4.00")
+    world.later(timedelta(hours=2))  # past the free hour: both wait for the seller
+    first = [{"line_id": "amp", "quantity": 1}]
+    rest = [{"line_id": "speakers", "quantity": 3}, {"line_id": "cables", "quantity": 2}]
+    world.open("AS-1", "ORD-1", "cancellation", "changed_mind", lines=first)
+    world.open("AS-2", "ORD-1", "cancellation", "changed_mind", lines=rest)
+    assert world.act("AS-2", "approve", "seller")["refund"]["shipping"] == "0.00"
+    last = world.act("AS-1", "approve", "seller")
+    assert (last["refund"]["shipping"], last["refund"]["total"]) == ("4.00", "24.00")
+    order = world.engine.order("ORD-1")
+    assert (order["refunded_total"], order["shipping_refunded"]) == (BASKET_AMOUNT, "4.00")
+    assert order["cancelled_at"] == last["updated_at"]
+    assert world.engine.verify() == []
+
+
 def test_a_shipping_fee_or_cost_of_minus_zero_is_zero_not_a_negative_amount() -> None:
     """A "-0" is a plain decimal string of 0 (the pattern lets a "-" through for the refusal
     "must be 0 or more"): it is zero, and no view, event or refund shows "-0.00"."""

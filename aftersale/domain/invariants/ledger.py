@@ -149,9 +149,12 @@ class _Fold:
         """The refund lines.md gives at this step."""
         accepted = step.action is Action.accept_offer and bool(fold.offers)
         items = fold.offers[-1][1] if accepted else step.amount
+        left = sum(line.refundable_quantity for line in self.lines.values())
+        taking = sum(quantity for key, quantity in fold.lines if key in self.lines)
+        last_units = step.target is State.cancelled and left == taking  # the order never ships
         shipping = ZERO
         if (
-            fold.covers_rest
+            (fold.covers_rest or last_units)
             and not any(refund.shipping for _, refund in self.refunds)
             and not accepted
             and (step.kind is Kind.cancellation or step.responsibility.value != "buyer")
