@@ -7,8 +7,6 @@ identical repeats used to come back as "the database refused a duplicate").
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,32 +15,13 @@ import pytest
 import aftersale
 from aftersale import AfterSaleError, VirtualClock
 from tests.conftest import MONDAY_9AM
+from tests.integration.racing import at_once
 
 THREADS = 4
 ROUNDS = 10
 SHOP, BUYER = "shop-lumen-audio", "buyer-ada"
 SHIPPED = MONDAY_9AM + timedelta(days=1)
 NOW = SHIPPED + timedelta(hours=1)
-
-
-def _at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Each call's result, or the error it raised, all started at one barrier."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except AfterSaleError as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def _engines(url: str) -> list[aftersale.AfterSale]:
@@ -75,11 +54,11 @@ def test_identical_repeats_racing_are_each_a_no_op(db_url: str) -> None:
     engines = _engines(db_url)
     for round_ in range(ROUNDS):
         order_id = f"US-{round_}"
-        paid = _at_once([lambda e=e, o=order_id: _paid(e, o) for e in engines])
+        paid = at_once([lambda e=e, o=order_id: _paid(e, o) for e in engines])
         assert all(isinstance(view, dict) for view in paid), paid
         engines[0].order_shipped(order_id, "1Z999", at=SHIPPED)
         case_id = f"RF-{round_}"
-        opened = _at_once(
+        opened = at_once(
             [lambda e=e, c=case_id, o=order_id: _refund(e, c, o, "not_received") for e in engines]
         )
         assert all(isinstance(view, dict) for view in opened), opened
@@ -96,7 +75,7 @@ def test_different_requests_under_one_id_racing_are_one_win_and_conflicts(db_url
     for round_ in range(ROUNDS):
         order_id = f"US-{round_}"
         amounts = [f"{40 + n}.00" for n in range(THREADS)]
-        paid = _at_once(
+        paid = at_once(
             [
                 lambda e=e, o=order_id, a=a: _paid(e, o, a)
                 for e, a in zip(engines, amounts, strict=True)
@@ -106,7 +85,7 @@ def test_different_requests_under_one_id_racing_are_one_win_and_conflicts(db_url
         assert {error.code for error in paid if not isinstance(error, dict)} == {"conflict"}
         engines[0].order_shipped(order_id, "1Z999", at=SHIPPED)
         reasons = ["not_received", "damaged", "missing_item", "not_as_described"]
-        opened = _at_once(
+        opened = at_once(
             [
                 lambda e=e, c=f"RF-{round_}", o=order_id, r=r: _refund(e, c, o, r)
                 for e, r in zip(engines, reasons, strict=True)
@@ -130,7 +109,7 @@ def test_identical_order_facts_and_messages_racing_are_each_a_no_op(db_url: str)
             lambda e, o: e.message_received(f"M-{o}", SHOP, o, at=NOW),
             lambda e, o: e.message_replied(f"M-{o}", at=NOW),
         ):
-            results = _at_once([lambda e=e, r=record, o=order_id: r(e, o) for e in engines])
+            results = at_once([lambda e=e, r=record, o=order_id: r(e, o) for e in engines])
             assert not [r for r in results if isinstance(r, AfterSaleError)], results
     counts = _counts(engines[0])
     for round_ in range(ROUNDS):
@@ -146,7 +125,7 @@ def test_two_cases_racing_for_one_order_open_one(db_url: str, repeat: str) -> No
     _paid(engines[0], "US-1")
     engines[0].order_shipped("US-1", "1Z999", at=SHIPPED)
     ids = ["RF-1"] * THREADS if repeat == "identical" else [f"RF-{n}" for n in range(THREADS)]
-    opened = _at_once(
+    opened = at_once(
         [
             lambda e=e, c=c: _refund(e, c, "US-1", "not_received")
             for e, c in zip(engines, ids, strict=True)

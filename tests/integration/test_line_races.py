@@ -9,16 +9,15 @@ SQLite file, in memory and on a real PostgreSQL.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 import aftersale
-from aftersale import AfterSaleError, VirtualClock
+from aftersale import VirtualClock
 from tests.conftest import MONDAY_9AM
+from tests.integration.racing import at_once
 
 ROUNDS = 10
 SHOP, BUYER = "shop-lumen-audio", "buyer-ada"
@@ -28,26 +27,6 @@ NOW = SHIPPED + timedelta(hours=1)
 BASKET = [
     {"line_id": f"L{n}", "sku": f"SKU-{n}", "quantity": 2, "unit_price": "10.00"} for n in range(4)
 ]
-
-
-def _at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Each call's result, or the error it raised, all started at one barrier."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = calls[index]()
-        except AfterSaleError as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def _engines(url: str, count: int) -> list[aftersale.AfterSale]:
@@ -84,7 +63,7 @@ def test_cases_on_different_lines_of_one_order_opened_at_once_all_open(
     for round_ in range(ROUNDS):
         order_id = f"US-{round_}"
         _shipped_basket(engines[0], order_id)
-        opened = _at_once(
+        opened = at_once(
             [
                 lambda e=e, c=f"RF-{round_}-{n}", o=order_id, n=n: _open(e, c, o, f"L{n}")
                 for n, e in enumerate(engines)
@@ -107,7 +86,7 @@ def test_cases_on_one_line_opened_at_once_open_one_and_the_others_are_conflicts(
     for round_ in range(ROUNDS):
         order_id = f"US-{round_}"
         _shipped_basket(engines[0], order_id)
-        opened = _at_once(
+        opened = at_once(
             [
                 lambda e=e, c=f"RF-{round_}-{n}", o=order_id: _open(e, c, o, "L2")
                 for n, e in enumerate(engines)
@@ -132,7 +111,7 @@ def test_a_refund_on_one_line_racing_an_open_on_another_both_land(db_url: str) -
         _shipped_basket(engines[0], order_id)
         first = f"RF-{round_}-0"
         _open(engines[0], first, order_id, "L0")
-        done = _at_once(
+        done = at_once(
             [
                 lambda c=first: engines[0].act(c, "approve", "seller", at=NOW),
                 lambda c=f"RF-{round_}-1", o=order_id: _open(engines[1], c, o, "L1"),
