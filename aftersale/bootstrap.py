@@ -20,6 +20,7 @@ from aftersale.daemon_workers import connections
 from aftersale.errors import StorageError
 from aftersale.health_config import load_health
 from aftersale.service.engine import DEFAULT_CLOCK_SKEW, AfterSale
+from aftersale.service.governance_api import default_governance
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Storage
 
@@ -142,6 +143,7 @@ def _assemble(
         require_platform_identity=require_platform_identity,
         health=health,
         clock_skew=clock_skew,
+        governance=default_governance(None if config_dir is None else Path(config_dir)),
     )
 
 

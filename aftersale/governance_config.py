@@ -66,12 +66,21 @@ def load_governance(
 ) -> GovernanceSettings:
     """The settings of ``config_dir``'s governance.toml; ``metrics`` are the metric ids a
     breach rule may name (health.toml's, read from the same folder when not given)."""
+    return read_governance(config_dir, metrics)[0]
+
+
+def read_governance(
+    config_dir: Path | None = None, metrics: Collection[str] | None = None
+) -> tuple[GovernanceSettings, dict[str, Any]]:
+    """The settings of ``config_dir``'s governance.toml and the document they came from (the
+    engine stores it under the settings' version, for the tickets pinned to them)."""
     folder = config_dir or default_config_dir()
     if metrics is None:
         from aftersale.health_config import load_health
 
         metrics = [spec.metric_id for spec in load_health(folder)[0].metrics]
-    return settings_from(check.read_toml(folder, FILE), metrics)
+    document = check.read_toml(folder, FILE)
+    return settings_from(document, metrics), document
 
 
 def governance_version(document: dict[str, Any]) -> str:
@@ -79,8 +88,10 @@ def governance_version(document: dict[str, Any]) -> str:
     return f"governance-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
 
-def settings_from(doc: dict[str, Any], metrics: Collection[str]) -> GovernanceSettings:
-    """The settings of one parsed governance.toml; a PolicyError names the first bad key."""
+def settings_from(doc: dict[str, Any], metrics: Collection[str] | None) -> GovernanceSettings:
+    """The settings of one parsed governance.toml; a PolicyError names the first bad key.
+    ``metrics`` are the metric ids a rule may name (None: settings stored when they were
+    checked, read back whatever health.toml now has)."""
     file = Key(FILE)
     check.table(doc, file, TABLES)
     appeals = check.fields(doc.get("appeals"), file / "appeals", APPEALS)
@@ -119,7 +130,7 @@ def _milestones(raw: Any, where: Key) -> tuple[Milestone, ...]:
 _MILESTONE: dict[str, check.Check] = {"points": _milestone_points, "lasts": check.duration}
 
 
-def _rules(raw: Any, where: Key, metrics: Collection[str]) -> tuple[BreachRule, ...]:
+def _rules(raw: Any, where: Key, metrics: Collection[str] | None) -> tuple[BreachRule, ...]:
     rules = []
     for rule_id, table in check.table(raw, where, optional=True).items():
         at = where / rule_id
@@ -127,7 +138,7 @@ def _rules(raw: Any, where: Key, metrics: Collection[str]) -> tuple[BreachRule, 
         if ":" in rule_id or "/" in rule_id:
             at.refuse("a rule id may not contain ':' or '/' (it is part of ticket ids)")
         values = check.fields(table, at, RULE)
-        if values["metric"] not in metrics:
+        if metrics is not None and values["metric"] not in metrics:
             (at / "metric").refuse(f"unknown metric; health.toml has: {', '.join(metrics)}")
         rules.append(BreachRule(rule_id, **values))
     return tuple(rules)

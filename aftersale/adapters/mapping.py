@@ -16,9 +16,10 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Table, bindparam, insert, update
 
 from aftersale.adapters.prepared import Prepared
-from aftersale.adapters.schema import cases, messages, orders
+from aftersale.adapters.schema import cases, messages, orders, punishments, shops, tickets
 from aftersale.domain.declared import attributes, changeable
 from aftersale.domain.model import Case, Message, Order
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket
 
 A = TypeVar("A")
 Convert = Callable[[Any], Any] | None
@@ -143,4 +144,15 @@ def _value(member: StrEnum) -> str:
 ORDERS: Mapped[Order] = Mapped(Order, orders, "order_id")
 CASES: Mapped[Case] = Mapped(Case, cases, "case_id")
 MESSAGES: Mapped[Message] = Mapped(Message, messages, "message_id")
-MAPPED: dict[type, Mapped[Any]] = {Order: ORDERS, Case: CASES, Message: MESSAGES}
+TICKETS: Mapped[Ticket] = Mapped(Ticket, tickets, "ticket_id")
+PUNISHMENTS: Mapped[Punishment] = Mapped(Punishment, punishments, "punishment_id")
+SHOPS: Mapped[Shop] = Mapped(Shop, shops, "shop_id")
+# in the order a commit writes them: a shop before the tickets against it
+MAPPED: dict[type, Mapped[Any]] = {
+    Order: ORDERS,
+    Case: CASES,
+    Message: MESSAGES,
+    Shop: SHOPS,
+    Ticket: TICKETS,
+    Punishment: PUNISHMENTS,
+}

@@ -11,14 +11,26 @@ from sqlalchemy import JSON, Row, Table, Text, case, cast, func, select, type_co
 from sqlalchemy.types import NullType
 
 from aftersale.adapters.cursor import after_params, parse_cursor, token
-from aftersale.adapters.mapping import CASES, ORDERS
+from aftersale.adapters.governance_rows import PUNISHMENTS_DUE, TICKETS_DUE
+from aftersale.adapters.mapping import CASES, ORDERS, PUNISHMENTS, SHOPS, TICKETS
 from aftersale.adapters.outbox import AFTER, from_another_server, held_back
 from aftersale.adapters.reading import Reader
 from aftersale.adapters.rows import as_utc, by_key, event_dict
-from aftersale.adapters.schema import cases, events, messages, orders, policies
+from aftersale.adapters.schema import (
+    cases,
+    events,
+    messages,
+    orders,
+    policies,
+    punishments,
+    shops,
+    tickets,
+)
 from aftersale.adapters.statements import ANY_DUE
 from aftersale.clock import iso
 from aftersale.domain.model import Case, Order
+from aftersale.domain.tickets.events import TICKET_EVENTS
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket, TicketState
 
 OUTBOX_WAIT = 1.0  # seconds an outbox read waits for the transactions older than its events
 
@@ -35,8 +47,64 @@ class SqlReads(Reader):
         return None if row is None else CASES.load(row)
 
     def any_due(self, until: datetime) -> bool:
+        params = {"until": until}
         with self._reading() as connection:
-            return ANY_DUE.first(connection, {"until": until}) is not None
+            return (
+                ANY_DUE.first(connection, params) is not None
+                or connection.execute(TICKETS_DUE.limit(1), params).first() is not None
+                or connection.execute(PUNISHMENTS_DUE.limit(1), params).first() is not None
+            )
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        with self._reading() as connection:
+            row = by_key(tickets, "ticket_id").first(connection, {"k": ticket_id})
+        return None if row is None else TICKETS.load(row)
+
+    def ticket_history(self, ticket_id: str) -> list[dict[str, Any]]:
+        """The events about one ticket, in seq order: its shop's ticket events, filtered."""
+        with self._reading() as connection:
+            shop_id = connection.execute(
+                select(tickets.c.shop_id).where(tickets.c.ticket_id == ticket_id)
+            ).scalar()
+            if shop_id is None:
+                return []
+            query = (
+                select(events)
+                .where(events.c.shop_id == shop_id, events.c.type.in_(TICKET_EVENTS))
+                .order_by(events.c.seq)
+            )
+            found = [event_dict(row) for row in connection.execute(query)]
+        return [event for event in found if event.get("ticket_id") == ticket_id]
+
+    def list_tickets(
+        self, filters: dict[str, Any], limit: int, after: str | None = None
+    ) -> list[Ticket]:
+        query = select(tickets).order_by(tickets.c.ticket_id).limit(limit)
+        if after is not None:
+            query = query.where(tickets.c.ticket_id > after)
+        for column, value in filters.items():
+            if value is not None:
+                query = query.where(tickets.c[column] == value)
+        with self._reading() as connection:
+            return [TICKETS.load(row) for row in connection.execute(query)]
+
+    def shop(self, shop_id: str) -> Shop | None:
+        with self._reading() as connection:
+            row = by_key(shops, "shop_id").first(connection, {"k": shop_id})
+        return None if row is None else SHOPS.load(row)
+
+    def punishments(self, shop_id: str) -> list[Punishment]:
+        query = (
+            select(punishments)
+            .where(punishments.c.shop_id == shop_id)
+            .order_by(punishments.c.started_at, punishments.c.punishment_id)
+        )
+        with self._reading() as connection:
+            return [PUNISHMENTS.load(row) for row in connection.execute(query)]
+
+    def all_tickets(self, page: int = 5000) -> Iterator[Ticket]:
+        rows = self._pages(tickets, tickets.c.ticket_id, page)
+        yield from (TICKETS.load(row) for row in rows)
 
     def history(self, case_id: str) -> list[dict[str, Any]]:
         query = select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
@@ -136,10 +204,15 @@ class SqlReads(Reader):
                 .where(cases.c.quarantined_at.is_not(None))
                 .order_by(cases.c.quarantined_at)
             ).all()
+            governance = _governance_backlog(connection, now)
+        overdue += governance["overdue"]
+        oldest = _earliest(oldest, governance["oldest"])
+        upcoming = _earliest(upcoming, governance["upcoming"])
         return {
             "overdue": int(overdue),
             "oldest_overdue_at": oldest if oldest is None else as_utc(oldest),
             "next_deadline_at": upcoming if upcoming is None else as_utc(upcoming),
+            "overdue_replies": governance["overdue_replies"],
             "quarantined": [
                 {"case_id": r.case_id, "at": iso(r.quarantined_at), "error": r.quarantine_error}
                 for r in quarantined
@@ -165,6 +238,9 @@ class SqlReads(Reader):
             (messages, "message_id"),
             (orders, "order_id"),
             (cases, "case_id"),
+            (shops, "shop_id"),
+            (tickets, "ticket_id"),
+            (punishments, "punishment_id"),
             (events, "seq"),
         )
         with self._reading() as connection:
@@ -215,3 +291,42 @@ class SqlReads(Reader):
                     row.update(cases=int(count), open_cases=int(open_count or 0))
         rows = [{"version": version, **row} for version, row in found.items()]
         return sorted(rows, key=lambda row: (iso(row["stored_at"]) or "~", row["version"]))
+
+
+def _governance_backlog(connection: Any, now: datetime) -> dict[str, Any]:
+    """The tickets' and punishments' deadlines the timers owe, and the platform's replies
+    overdue (tickets under review past their SLA, its reply_overdue fired or not)."""
+    overdue, oldest, upcoming = 0, None, None
+    for deadline, live in (
+        (tickets.c.deadline_at, tickets.c.quarantined_at.is_(None)),
+        (
+            punishments.c.ends_at,
+            punishments.c.ended_at.is_(None) & punishments.c.quarantined_at.is_(None),
+        ),
+    ):
+        count, first = connection.execute(
+            select(func.count(), func.min(deadline)).where(deadline <= now, live)
+        ).one()
+        later = connection.execute(select(func.min(deadline)).where(deadline > now, live)).scalar()
+        overdue += int(count)
+        oldest = _earliest(oldest, first)
+        upcoming = _earliest(upcoming, later)
+    replies = connection.execute(
+        select(func.count()).where(
+            tickets.c.state == TicketState.under_review.value,
+            (tickets.c.deadline_at.is_(None)) | (tickets.c.deadline_at <= now),
+        )
+    ).scalar_one()
+    return {
+        "overdue": overdue,
+        "oldest": oldest,
+        "upcoming": upcoming,
+        "overdue_replies": int(replies),
+    }
+
+
+def _earliest(first: Any, second: Any) -> Any:
+    """The earlier of two instants, either None (SQLite may hand back text: as_utc)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return min(as_utc(first), as_utc(second))

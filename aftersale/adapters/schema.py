@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from aftersale.domain.declared import attributes
 from aftersale.domain.model import Case, Message, Order
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -160,6 +161,43 @@ cases = aggregate_table(
 messages = aggregate_table(
     Message, "messages", "message_id", {}, Index("ix_messages_shop_id", "shop_id")
 )
+
+# -- governance (governance.md): tickets, their punishments, and the shop they are against --
+
+
+# the sweep's marks on a ticket or a punishment whose deadline failed (cases have the same)
+def _quarantine_columns() -> tuple[Column[Any], Column[Any]]:
+    return Column("quarantined_at", UTCDateTime()), Column("quarantine_error", Text)
+
+
+tickets = aggregate_table(
+    Ticket,
+    "tickets",
+    "ticket_id",
+    {"market": 8, "reason": 200, "source": 80, "policy_version": 64},
+    *_quarantine_columns(),
+    Index("ix_tickets_shop_issued", "shop_id", "issued_at"),
+    Index("ix_tickets_deadline", "deadline_at", "ticket_id"),
+)
+
+punishments = aggregate_table(
+    Punishment,
+    "punishments",
+    "punishment_id",
+    {"punishment_id": 2 * ID + 1, "kind": 64},
+    *_quarantine_columns(),
+    Index("ix_punishments_shop", "shop_id", "started_at"),
+    # the running ones, by planned end: what the sweep ends
+    Index(
+        "ix_punishments_due",
+        "ends_at",
+        "punishment_id",
+        sqlite_where=text("ended_at IS NULL"),
+        postgresql_where=text("ended_at IS NULL"),
+    ),
+)
+
+shops = aggregate_table(Shop, "shops", "shop_id", {"market": 8})
 
 events = Table(
     "events",

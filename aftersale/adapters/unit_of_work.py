@@ -22,15 +22,21 @@ from itertools import chain
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from uuid_utils import uuid7
 
 from aftersale.adapters import set_based
 from aftersale.adapters.db import BEGIN_WRITE, translate_errors
+from aftersale.adapters.governance_rows import (
+    SqlPunishments,
+    SqlShops,
+    SqlTickets,
+    quarantine_statement,
+)
 from aftersale.adapters.mapping import CASES, MAPPED, MESSAGES, ORDERS, Mapped
 from aftersale.adapters.outbox import APPEND
-from aftersale.adapters.prepared import Link
+from aftersale.adapters.prepared import Link, Prepared
 from aftersale.adapters.rollups import Rollups
 from aftersale.adapters.rows import KEYS_AT_ONCE, by_key, by_keys, claim_statement, keyed
 from aftersale.adapters.statements import (
@@ -49,9 +55,10 @@ from aftersale.adapters.statements import (
 from aftersale.domain.declared import state_of
 from aftersale.domain.events import Event
 from aftersale.domain.model import Case, Message, Order
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket
 from aftersale.errors import Conflict
 
-Aggregate = Order | Case | Message
+Aggregate = Order | Case | Message | Ticket | Punishment | Shop
 
 
 class SqlUnitOfWork:
@@ -76,12 +83,17 @@ class SqlUnitOfWork:
             "deleted_snapshots": [],
             "snapshots": [],
         }
+        self._marks: list[tuple[Prepared, dict[str, Any]]] = []  # tickets', punishments'
+
         self._committed = False
         self.orders = _Orders(self)
         self.cases = _Cases(self)
         self.messages = _Messages(self)
         self.policies = _Policies(self)
         self.snapshots = _Snapshots(self)
+        self.tickets = SqlTickets(self)
+        self.punishments = SqlPunishments(self)
+        self.shops = SqlShops(self)
         self.events = self
 
     # -- the transaction ------------------------------------------------------------------
@@ -158,6 +170,8 @@ class SqlUnitOfWork:
         RELEASE.run_many(link, self._staged["releases"])
         DELETE_SNAPSHOTS.run_many(link, self._staged["deleted_snapshots"])
         ADD_SNAPSHOT.run_many(link, self._staged["snapshots"])
+        for statement, row in self._marks:
+            statement.run(link, row)
         events = self._events(added)
         self._append(events)
         if self._rollups is not None:  # the health projection, in the same transaction
@@ -206,6 +220,18 @@ class SqlUnitOfWork:
 
     def staged(self, what: str) -> list[dict[str, Any]]:
         return self._staged[what]
+
+    def stage_mark(self, table: Table, key: str, value: str, at: datetime, error: str) -> None:
+        """A quarantine of a ticket or a punishment, written with the commit."""
+        row = {"k": value, "at": at, "error": error}
+        self._marks.append((quarantine_statement(table, key), row))
+
+    def added_of(self, kind: type) -> list[Any]:
+        return [aggregate for aggregate in self._added.values() if type(aggregate) is kind]
+
+    @property
+    def sqlite(self) -> bool:
+        return self._sqlite
 
     # -- events -----------------------------------------------------------------------------
 

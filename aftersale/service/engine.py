@@ -23,10 +23,13 @@ from aftersale.domain.model import Action, Actor, Case, Kind, Order, State
 from aftersale.domain.policy import Policy
 from aftersale.domain.requests import OpenRequest, parse_open
 from aftersale.errors import Conflict, InvalidInput, NotFound, OutOfOrder
-from aftersale.service.oversight import Instant, Oversight
-from aftersale.service.policies import PolicyBook
+from aftersale.service.governance_api import Tickets, default_governance
+from aftersale.service.governance_timers import GovernanceTimers
+from aftersale.service.oversight import Instant
+from aftersale.service.policies import GovernanceBook, PolicyBook
 from aftersale.service.ports import Storage, UnitOfWork
 from aftersale.service.snapshots import SnapshotTaker
+from aftersale.service.tickets import TicketDesk
 from aftersale.service.timers import SweepReport, TimerSweep
 from aftersale.service.views import case_view, order_view
 
@@ -41,7 +44,7 @@ MAX_LOST_RACES = 32
 T = TypeVar("T")
 
 
-class AfterSale(Oversight):
+class AfterSale(Tickets):
     """The after-sale engine over one database. Build it with :func:`aftersale.connect`."""
 
     def __init__(
@@ -55,6 +58,7 @@ class AfterSale(Oversight):
         require_platform_identity: bool = False,
         health: tuple[HealthSettings, str] | None = None,
         clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+        governance: GovernanceBook | None = None,
     ) -> None:
         # A buyer or a seller must say who they are (buyer_id, shop_id) and may act only on
         # their own orders; replay and operator tools, which speak for them, turn it off.
@@ -68,14 +72,21 @@ class AfterSale(Oversight):
             )
         self.clock_skew = clock_skew
         self.health_settings = health
-        self.snapshots = (
-            None if health is None else SnapshotTaker(storage, policies.current, health, clock)
-        )
         self.storage = storage
         self.policies = policies
         self.clock = clock
         self.rules = rules or CaseRules()
-        self.timers = TimerSweep(storage, policies, self.rules, clock)
+        self.governance = governance or default_governance()
+        self.desk = TicketDesk(storage, policies, self.governance)
+        self.snapshots = (
+            None
+            if health is None
+            else SnapshotTaker(storage, policies.current, health, clock, self.desk)
+        )
+        governance_timers = GovernanceTimers(
+            storage, policies, self.governance, self.desk.rules, clock
+        )
+        self.timers = TimerSweep(storage, policies, self.rules, clock, governance_timers)
 
     def close(self) -> None:
         """Let go of the database connections this engine holds (a process that is done with

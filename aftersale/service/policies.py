@@ -7,12 +7,13 @@ never move because someone edited a file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from aftersale.config import policy_from_document
 from aftersale.domain.policy import Policy
+from aftersale.domain.tickets.settings import GovernanceSettings
 from aftersale.errors import StorageError
 from aftersale.service.ports import UnitOfWork
 
@@ -43,3 +44,38 @@ class PolicyBook:
             policy = policy_from_document(document)
             self._pinned[version] = policy
         return policy
+
+
+class GovernanceBook:
+    """The governance settings a ticket follows: those in force when it is issued, stored in
+    the policies table under their own version (``governance-…``) the first time they are
+    used, and rebuilt from there for a ticket pinned to older ones."""
+
+    def __init__(
+        self,
+        current: GovernanceSettings,
+        document: Mapping[str, Any],
+        parse: Callable[[dict[str, Any]], GovernanceSettings],
+    ) -> None:
+        self.current = current
+        self._document = dict(document)
+        self._parse = parse
+        self._pinned: dict[str, GovernanceSettings] = {current.version: current}
+        self._stored = False
+
+    def in_force(self, uow: UnitOfWork, at: datetime) -> GovernanceSettings:
+        if not self._stored:
+            version = self.current.version
+            self._stored = uow.policies.get(version) is not None
+            if not self._stored:
+                uow.policies.add(version, self._document, at)
+        return self.current
+
+    def pinned(self, uow: UnitOfWork, version: str) -> GovernanceSettings:
+        settings = self._pinned.get(version)
+        if settings is None:
+            document = uow.policies.get(version)
+            if document is None:
+                raise StorageError(f"governance version {version} is not stored in this database")
+            settings = self._pinned[version] = self._parse(document)
+        return settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aftersale.clock import Clock, next_local_midnight
@@ -24,8 +24,12 @@ from aftersale.domain.health.report import (
 )
 from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.policy import Policy
+from aftersale.domain.tickets.breach import breach_tickets
 from aftersale.errors import Conflict, NotFound
-from aftersale.service.ports import HealthStore, Storage
+from aftersale.service.ports import HealthStore, Storage, UnitOfWork
+
+if TYPE_CHECKING:
+    from aftersale.service.tickets import TicketDesk
 
 READ_ALL = timedelta(hours=6)  # how often a refresh reads every shop again
 SEQ_MARGIN = 1_000  # events before the cursor read again by each refresh
@@ -45,9 +49,15 @@ def shop_report(
 
 class SnapshotTaker:
     def __init__(
-        self, storage: Storage, policy: Policy, health: tuple[HealthSettings, str], clock: Clock
+        self,
+        storage: Storage,
+        policy: Policy,
+        health: tuple[HealthSettings, str],
+        clock: Clock,
+        desk: TicketDesk | None = None,
     ) -> None:
         self.storage = storage
+        self.desk = desk  # issues the breach rules' tickets (governance.md)
         self.health = storage.health
         self.policy = policy
         self.settings, self.version = health
@@ -199,4 +209,25 @@ class SnapshotTaker:
                     else settings.alert_clear_at_or_above,
                 }
                 uow.events.record(Event(kind, midnight, None, shop_id, data=data))
+            if announce:
+                self._breach_tickets(uow, shop_id, midnight, report)
             uow.commit()
+
+    def _breach_tickets(
+        self, uow: UnitOfWork, shop_id: str, midnight: datetime, report: dict[str, Any]
+    ) -> None:
+        """The tickets the breach rules issue for this snapshot, in its unit of work, at its
+        instant (governance.md). The shop's recent tickets are read only when a rule's
+        threshold is passed: most shops on most nights pass none."""
+        if self.desk is None:
+            return
+        settings = self.desk.governance.current
+        day = midnight.astimezone(self._zones[shop_id]).date()
+        if not settings.breach_rules or not breach_tickets(report, [], midnight, day, settings):
+            return
+        longest = max(rule.cooldown for rule in settings.breach_rules)
+        recent = uow.tickets.of_shop(shop_id, midnight - longest)
+        shop = self.desk.shop_of(uow, shop_id)
+        for request in breach_tickets(report, recent, midnight, day, settings):
+            if uow.tickets.get(request.ticket_id) is None:
+                self.desk.issue_in(uow, shop, request, midnight)

@@ -23,6 +23,7 @@ from aftersale.clock import Clock
 from aftersale.domain.cases import CaseRules
 from aftersale.domain.events import approaching
 from aftersale.domain.model import SELLER_WAITING_STATES, Case, Order
+from aftersale.service.governance_timers import GovernanceTimers
 from aftersale.service.policies import PolicyBook
 from aftersale.service.ports import Storage, UnitOfWork
 
@@ -39,12 +40,18 @@ class SweepReport:
 
 class TimerSweep:
     def __init__(
-        self, storage: Storage, policies: PolicyBook, rules: CaseRules, clock: Clock
+        self,
+        storage: Storage,
+        policies: PolicyBook,
+        rules: CaseRules,
+        clock: Clock,
+        governance: GovernanceTimers | None = None,
     ) -> None:
         self.storage = storage
         self.policies = policies
         self.rules = rules
         self.clock = clock
+        self.governance = governance
 
     def sweep(
         self, until: datetime, batch: int, should_stop: Callable[[], bool] = lambda: False
@@ -55,13 +62,19 @@ class TimerSweep:
         finishes the batch in hand and commits it.
         """
         report = SweepReport()
+        batches = [self._batch]
+        if self.governance is not None:  # then tickets' deadlines and punishments' ends
+            batches += [self.governance.tickets, self.governance.punishments]
         while not should_stop() and self._any_due(until):
-            taken, claimed, quarantined = self._batch(until, max(1, batch))
-            report.fired += taken
-            report.claimed += claimed
-            report.quarantined += quarantined
-            report.batches += 1 if claimed else 0
-            if not claimed:
+            any_claimed = False
+            for take in batches:
+                taken, claimed, quarantined = take(until, max(1, batch))
+                report.fired += taken
+                report.claimed += claimed
+                report.quarantined += quarantined
+                report.batches += 1 if claimed else 0
+                any_claimed = any_claimed or claimed > 0
+            if not any_claimed:
                 break
         return report
 

@@ -14,8 +14,11 @@ from aftersale.clock import iso
 from aftersale.domain import lines as ledger
 from aftersale.domain.declared import attributes
 from aftersale.domain.model import Case, Kind, Order, State
+from aftersale.domain.tickets.events import TICKET_TRANSITION
+from aftersale.domain.tickets.model import Punishment, Ticket
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.domain.workflows.base import REQUESTERS
+from aftersale.domain.workflows.ticket import TICKET, TICKET_REQUESTERS
 
 
 def shown(aggregate: object) -> dict[str, Any]:
@@ -107,3 +110,66 @@ def case_view(case: Case, history: Sequence[dict[str, Any]] | None = None) -> di
             history_entry(event) for event in history if event["type"] == "case.transition"
         ]
     return view
+
+
+# -- governance (governance.md) ---------------------------------------------------------------
+
+
+def ticket_view(ticket: Ticket, history: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    view = shown(ticket)
+    view["allowed_actions"] = [
+        {"action": action, "actors": list(actors)}
+        for action, actors in _ticket_requestable(ticket)
+    ]
+    if history is not None:
+        view["history"] = [
+            ticket_history_entry(event) for event in history if event["type"] == TICKET_TRANSITION
+        ]
+    return view
+
+
+def _ticket_requestable(ticket: Ticket) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (action.value, tuple(str(actor) for actor in sorted(TICKET_REQUESTERS[action])))
+        for action in TICKET.actions_from(ticket.state)
+        if TICKET_REQUESTERS.get(action)
+    )
+
+
+def ticket_history_entry(event: dict[str, Any]) -> dict[str, Any]:
+    """One transition of a ticket: a case's history entry's fields that apply, and its round."""
+    return {
+        "action": event["action"],
+        "from": event["from_state"],
+        "to": event["to_state"],
+        "actor": event["actor"],
+        "auto": event["auto"],
+        "at": event["at"],
+        "round": event["round"],
+    }
+
+
+def punishment_view(punishment: Punishment) -> dict[str, Any]:
+    return {
+        "kind": punishment.kind,
+        "started_at": iso(punishment.started_at),
+        "ends_at": iso(punishment.ends_at),
+        "ended_at": iso(punishment.ended_at),
+        "ended_early": punishment.ended_early,
+        "cause_ticket_id": punishment.cause_ticket_id,
+    }
+
+
+def shop_view(
+    shop_id: str,
+    market: str,
+    active_points: int,
+    punishments: Sequence[Punishment],
+) -> dict[str, Any]:
+    """A shop's governance as of one instant: its market, active points, every punishment."""
+    return {
+        "shop_id": shop_id,
+        "market": market,
+        "active_points": active_points,
+        "punishments": [punishment_view(p) for p in punishments],
+    }

@@ -17,6 +17,8 @@ from aftersale.adapters.cursor import parse_cursor, token
 from aftersale.adapters.memory.tables import Database, Row, Table, event_view
 from aftersale.clock import iso
 from aftersale.domain.model import Case, Order
+from aftersale.domain.tickets.events import TICKET_EVENTS
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket, TicketState
 
 
 def _case_id(row: Row) -> str:
@@ -65,8 +67,68 @@ class MemoryReads:
                 if row["deadline_at"] is not None and row["quarantined_at"] is None
             ]
 
+    def _governance_deadlines(self) -> list[datetime]:
+        """The tickets' live deadlines and the running punishments' planned ends."""
+        db = self._db
+        with db.lock:
+            found = [
+                row["deadline_at"]
+                for row in db.tickets.rows.values()
+                if row["deadline_at"] is not None and row["quarantined_at"] is None
+            ]
+            found += [
+                row["ends_at"]
+                for row in db.punishments.rows.values()
+                if row["ended_at"] is None and row["quarantined_at"] is None
+            ]
+        return found
+
     def any_due(self, until: datetime) -> bool:
-        return any(deadline <= until for deadline, _ in self._live_deadlines())
+        return any(deadline <= until for deadline, _ in self._live_deadlines()) or any(
+            deadline <= until for deadline in self._governance_deadlines()
+        )
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        row = self._db.tickets.rows.get(ticket_id)
+        return None if row is None else self._db.tickets.load(row)
+
+    def ticket_history(self, ticket_id: str) -> list[dict[str, Any]]:
+        row = self._db.tickets.rows.get(ticket_id)
+        if row is None:
+            return []
+        with self._db.lock:
+            rows = list(self._db.events_of_shop.get(row["shop_id"], []))
+        found = [event_view(r) for r in rows if r["type"] in TICKET_EVENTS]
+        return [event for event in found if event.get("ticket_id") == ticket_id]
+
+    def list_tickets(
+        self, filters: dict[str, Any], limit: int, after: str | None = None
+    ) -> list[Ticket]:
+        wanted = {column: value for column, value in filters.items() if value is not None}
+        table = self._db.tickets
+        with self._db.lock:
+            found = [
+                row
+                for key, row in table.rows.items()
+                if (after is None or key > after)
+                and all(row[column] == value for column, value in wanted.items())
+            ]
+        found.sort(key=lambda row: str(row["ticket_id"]))
+        return [table.load(row) for row in found[: max(limit, 0)]]
+
+    def shop(self, shop_id: str) -> Shop | None:
+        row = self._db.shops.rows.get(shop_id)
+        return None if row is None else self._db.shops.load(row)
+
+    def punishments(self, shop_id: str) -> list[Punishment]:
+        table = self._db.punishments
+        with self._db.lock:
+            rows = [row for row in table.rows.values() if row["shop_id"] == shop_id]
+        rows.sort(key=lambda row: (row["started_at"], row["punishment_id"]))
+        return [table.load(row) for row in rows]
+
+    def all_tickets(self, page: int = 5000) -> Iterator[Ticket]:
+        yield from (self._db.tickets.load(row) for row in self._pages(self._db.tickets, page))
 
     def next_deadline(self) -> tuple[datetime, str] | None:
         return min(self._live_deadlines(), default=None)
@@ -74,15 +136,23 @@ class MemoryReads:
     def backlog(self, now: datetime) -> dict[str, Any]:
         """What the timers owe: overdue deadlines, the oldest, the next, quarantined cases."""
         deadlines = [deadline for deadline, _ in self._live_deadlines()]
+        deadlines += self._governance_deadlines()
         overdue = [deadline for deadline in deadlines if deadline <= now]
         with self._db.lock:
             rows = self._db.cases.rows.values()
             quarantined = [row for row in rows if row["quarantined_at"] is not None]
+            replies = sum(
+                1
+                for row in self._db.tickets.rows.values()
+                if row["state"] == TicketState.under_review.value
+                and (row["deadline_at"] is None or row["deadline_at"] <= now)
+            )
         quarantined.sort(key=lambda row: (row["quarantined_at"], row["case_id"]))
         return {
             "overdue": len(overdue),
             "oldest_overdue_at": min(overdue, default=None),
             "next_deadline_at": min((d for d in deadlines if d > now), default=None),
+            "overdue_replies": replies,
             "quarantined": [
                 {
                     "case_id": r["case_id"],
@@ -153,6 +223,9 @@ class MemoryReads:
                 ("messages", db.messages),
                 ("orders", db.orders),
                 ("cases", db.cases),
+                ("shops", db.shops),
+                ("tickets", db.tickets),
+                ("punishments", db.punishments),
             ):
                 found += [(name, table.raw(table.rows[key])) for key in sorted(table.rows)]
             found += [("events", {**row, "data": orjson.loads(row["data"])}) for row in db.events]

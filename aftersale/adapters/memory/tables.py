@@ -22,13 +22,15 @@ import orjson
 from aftersale.clock import iso
 from aftersale.domain.declared import attributes, changeable
 from aftersale.domain.model import Case, Message, Order
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket
 
-Aggregate = Order | Case | Message
+Aggregate = Order | Case | Message | Ticket | Punishment | Shop
 A = TypeVar("A", bound=Aggregate)
 Row = dict[str, Any]
 Convert = Callable[[Any], Any] | None
 # what the cases table keeps beside a case's own fields (the SQL table's extra columns)
 CASE_MARKS = ("quarantined_at", "quarantine_error", "reminded_for")
+QUARANTINE_MARKS = ("quarantined_at", "quarantine_error")  # a ticket's, a punishment's
 
 
 def utc(instant: datetime) -> datetime:
@@ -117,10 +119,16 @@ class Database:
         self.orders = Table(Order, "order", "order_id")
         self.cases = Table(Case, "case", "case_id", CASE_MARKS)
         self.messages = Table(Message, "message", "message_id")
+        self.shops = Table(Shop, "shop", "shop_id")
+        self.tickets = Table(Ticket, "ticket", "ticket_id", QUARANTINE_MARKS)
+        self.punishments = Table(Punishment, "punishment", "punishment_id", QUARANTINE_MARKS)
         self.tables: dict[type, Table[Any]] = {
             Order: self.orders,
             Case: self.cases,
             Message: self.messages,
+            Shop: self.shops,
+            Ticket: self.tickets,
+            Punishment: self.punishments,
         }
         self.cases_of_order: dict[str, list[str]] = {}
         self.policies: dict[str, Row] = {}
@@ -128,7 +136,8 @@ class Database:
         self.events: list[Row] = []  # event n at index n - 1
         self.events_of_shop: dict[str, list[Row]] = {}
         self.events_of_case: dict[str, list[Row]] = {}
-        self.held: dict[str, object] = {}  # case id -> the unit of work that claimed it
+        # (table noun, key) -> the unit of work that claimed the row
+        self.held: dict[tuple[str, str], object] = {}
 
     def append(self, rows: Iterable[Row]) -> None:
         for row in rows:
@@ -138,22 +147,28 @@ class Database:
             if row["case_id"] is not None:
                 self.events_of_case.setdefault(row["case_id"], []).append(row)
 
-    def claim(self, found: Iterable[Row], limit: int, by: object) -> list[Row]:
-        """The first ``limit`` of ``found`` in (deadline, case id) order that no other unit of
-        work holds, held by ``by`` from now on (``FOR UPDATE SKIP LOCKED``, in memory)."""
-        free = (row for row in found if self.held.get(row["case_id"], by) is by)
-        claimed = heapq.nsmallest(max(limit, 0), free, key=_deadline_key)
-        self.held.update(dict.fromkeys((row["case_id"] for row in claimed), by))
+    def claim(
+        self,
+        found: Iterable[Row],
+        limit: int,
+        by: object,
+        table: Table[Any] | None = None,
+        deadline: str = "deadline_at",
+    ) -> list[Row]:
+        """The first ``limit`` of ``found`` (rows of ``table``, the cases by default) in
+        (deadline, key) order that no other unit of work holds, held by ``by`` from now on
+        (``FOR UPDATE SKIP LOCKED``, in memory)."""
+        table = table or self.cases
+        noun, key = table.noun, table.key
+        free = (row for row in found if self.held.get((noun, row[key]), by) is by)
+        claimed = heapq.nsmallest(max(limit, 0), free, key=lambda row: (row[deadline], row[key]))
+        self.held.update(dict.fromkeys(((noun, row[key]) for row in claimed), by))
         return claimed
 
     def let_go(self, by: object) -> None:
         with self.lock:
-            for case_id in [key for key, holder in self.held.items() if holder is by]:
-                del self.held[case_id]
-
-
-def _deadline_key(row: Row) -> tuple[datetime, str]:
-    return row["deadline_at"], row["case_id"]
+            for held in [key for key, holder in self.held.items() if holder is by]:
+                del self.held[held]
 
 
 def event_view(row: Row) -> dict[str, Any]:

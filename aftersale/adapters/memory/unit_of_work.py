@@ -19,6 +19,7 @@ from typing import Any, Self
 
 from uuid_utils import uuid7
 
+from aftersale.adapters.memory.governance import MemoryPunishments, MemoryShops, MemoryTickets
 from aftersale.adapters.memory.repositories import (
     MemoryCases,
     MemoryOrders,
@@ -30,7 +31,7 @@ from aftersale.adapters.memory.tables import A, Aggregate, Database, Row, Table,
 from aftersale.clock import iso
 from aftersale.domain.declared import state_of
 from aftersale.domain.events import Event
-from aftersale.domain.model import Case, Message, Order
+from aftersale.domain.model import Case
 from aftersale.errors import Conflict
 from aftersale.service.ports import (
     Cases,
@@ -38,7 +39,10 @@ from aftersale.service.ports import (
     Messages,
     Orders,
     PolicyDocuments,
+    Punishments,
+    Shops,
     Snapshots,
+    Tickets,
 )
 
 
@@ -53,6 +57,7 @@ class Staged:
     releases: list[tuple[str, Row]] = field(default_factory=list)
     deleted_snapshots: list[tuple[str, datetime, datetime]] = field(default_factory=list)
     snapshots: list[Row] = field(default_factory=list)
+    marks: list[tuple[Table[Any], str, Row]] = field(default_factory=list)  # quarantines
 
 
 class MemoryUnitOfWork:
@@ -71,6 +76,9 @@ class MemoryUnitOfWork:
         self.messages: Messages = MemoryRepository(self, db.messages)
         self.policies: PolicyDocuments = MemoryPolicies(db, staged)
         self.snapshots: Snapshots = MemorySnapshots(db, staged)
+        self.tickets: Tickets = MemoryTickets(self, db, staged)
+        self.punishments: Punishments = MemoryPunishments(self, db, staged)
+        self.shops: Shops = MemoryShops(self, db)
         self.events: EventLog = self
 
     def __enter__(self) -> Self:
@@ -98,6 +106,7 @@ class MemoryUnitOfWork:
             rows = self._inserts(added)
             self._compare_and_set(rows, changed)
             self._mark(rows[Case])
+            self._mark_others(rows)
             policies = self._new_policies()
             deleted, snapshots = self._snapshot_writes()
             events = self._event_rows()
@@ -120,7 +129,7 @@ class MemoryUnitOfWork:
         for aggregate in chain(added, (seen for seen, _ in self._seen.values())):
             aggregate.recorded.clear()
 
-    def forget(self, aggregate: Order | Case | Message) -> None:
+    def forget(self, aggregate: Aggregate) -> None:
         key = (type(aggregate), self._db.tables[type(aggregate)].key_of(aggregate))
         self._seen.pop(key, None)
         self._added.pop(key, None)
@@ -181,6 +190,16 @@ class MemoryUnitOfWork:
             row = written.get(case_id) or self._db.cases.rows.get(case_id)
             if row is not None:
                 written[case_id] = {**row, **values}
+
+    def _mark_others(self, rows: dict[type, dict[str, Row]]) -> None:
+        """Quarantines of tickets and punishments, on the rows there after the writes."""
+        for table, key, values in self._staged.marks:
+            row = rows[table.aggregate].get(key) or table.rows.get(key)
+            if row is not None:
+                rows[table.aggregate][key] = {**row, **values}
+
+    def added_of(self, kind: type) -> list[Any]:
+        return [aggregate for aggregate in self._added.values() if type(aggregate) is kind]
 
     def _new_policies(self) -> dict[str, Row]:
         """Each version not stored yet, its first document (a version is never replaced)."""

@@ -15,6 +15,8 @@ TICKET_TRANSITION = "ticket.transition"
 TICKET_REPLY_OVERDUE = "ticket.reply_overdue"
 PUNISHMENT_STARTED = "punishment.started"
 PUNISHMENT_ENDED = "punishment.ended"
+# the events about tickets (a ticket's history is those naming its ticket_id)
+TICKET_EVENTS = (TICKET_TRANSITION, TICKET_REPLY_OVERDUE)
 
 
 def ticket_event(ticket: Ticket, type_: str, at: datetime, data: dict[str, Any]) -> Event:

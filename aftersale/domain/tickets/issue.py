@@ -85,11 +85,13 @@ def is_repeat(ticket: Ticket, request: TicketRequest) -> bool:
     raise Conflict(f"ticket {ticket.ticket_id} was already issued with other fields")
 
 
-def new_ticket(request: TicketRequest, policy_version: str, at: datetime) -> Ticket:
-    """The ticket a request creates, issued at ``at`` (the rules give it its deadline)."""
+def new_ticket(request: TicketRequest, policy_version: str, at: datetime, market: str) -> Ticket:
+    """The ticket a request creates, issued at ``at`` against a shop of ``market`` (the rules
+    give it its deadline)."""
     return Ticket(
         ticket_id=request.ticket_id,
         shop_id=request.shop_id,
+        market=market,
         category=request.category,
         reason=request.reason,
         points=request.points,

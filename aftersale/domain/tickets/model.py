@@ -59,6 +59,7 @@ class Ticket:
 
     ticket_id: str = field(metadata=ONCE)
     shop_id: str = field(metadata=ONCE)
+    market: str = field(metadata=ONCE)  # the shop's: its business days time the SLA
     category: Category = field(metadata=ONCE)
     reason: str = field(metadata=ONCE)
     points: int = field(metadata=ONCE)
@@ -111,3 +112,22 @@ class Punishment:
     def running(self, at: datetime) -> bool:
         """Running at ``at``: started, not ended, and before its planned end."""
         return self.ended_at is None and self.started_at <= at < self.ends_at
+
+
+@dataclass(slots=True, kw_only=True)
+class Shop:
+    """What the engine keeps of a shop for governance: its market (that of its first order)
+    and the last instant its active points changed. Every ticket issued, overturned or revoked
+    writes it, so two such changes of one shop's points race on its version: the loser reads
+    the winner's tickets and punishments again (two tickets crossing a milestone at once start
+    one punishment, not none or two)."""
+
+    shop_id: str = field(metadata=ONCE)
+    market: str = field(metadata=ONCE)
+    opened_at: datetime = field(metadata=ONCE)  # its first order's paid_at
+    points_changed_at: datetime | None = None
+    points_changes: int = 0  # how many times they changed: each change writes the shop
+    version: int = field(default=0, metadata=VERSION)
+    recorded: list[Event] = field(
+        default_factory=list, metadata=NOT_STORED, repr=False, compare=False
+    )

@@ -59,7 +59,7 @@ class TicketRules:
         self, request: TicketRequest, settings: GovernanceSettings, market: Market, at: datetime
     ) -> tuple[Ticket, Event]:
         """A new ticket from a checked request: by the platform, or by ``system`` for a rule."""
-        ticket = new_ticket(request, settings.version, at)
+        ticket = new_ticket(request, settings.version, at, market.code)
         ticket.deadline_at, ticket.deadline_action = settings.deadline(ticket.state, at, market)
         actor = Actor.platform if request.source == PLATFORM_SOURCE else Actor.system
         extra: dict[str, Any] = {"source": request.source}

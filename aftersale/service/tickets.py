@@ -1,0 +1,241 @@
+"""The ticket half of the façade (governance.md): issue tickets, act on them, and keep each
+shop's active points and punishments, in units of work like the cases'.
+
+Every change of a shop's active points (a ticket issued, overturned or revoked) writes the
+shop's row, so two of them at once race on its version and the loser runs again on what the
+winner committed: two tickets that cross a milestone together start its punishment once.
+Deadlines that were due before a command (an appeal window, the platform's SLA) are committed
+first, in a unit of work of their own, as a case's are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aftersale.clock import iso
+from aftersale.domain import validation as check
+from aftersale.domain.model import Actor
+from aftersale.domain.policy import Market
+from aftersale.domain.tickets.issue import TicketRequest, is_repeat
+from aftersale.domain.tickets.model import Shop, Ticket, TicketAction
+from aftersale.domain.tickets.points import milestone_moves, points_around
+from aftersale.domain.tickets.rules import TicketRules, check_actor
+from aftersale.domain.tickets.settings import GovernanceSettings
+from aftersale.errors import Conflict, NotFound, OutOfOrder
+from aftersale.service.policies import GovernanceBook, PolicyBook
+from aftersale.service.ports import Storage, UnitOfWork
+from aftersale.service.views import ticket_view
+
+# changes of a shop's points that make it write the shop (its points may move at milestones)
+MOVES_POINTS = frozenset({TicketAction.overturn, TicketAction.revoke})
+MAX_LOST_RACES = 32  # as the cases' commands: each loss is another writer's win
+T = TypeVar("T")
+
+
+class TicketDesk:
+    """Issue and act on tickets; what :class:`AfterSale` delegates to."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        policies: PolicyBook,
+        governance: GovernanceBook,
+        rules: TicketRules | None = None,
+    ) -> None:
+        self.storage = storage
+        self.policies = policies
+        self.governance = governance
+        self.rules = rules or TicketRules()
+
+    # -- commands -------------------------------------------------------------------------
+
+    def issue(self, request: TicketRequest, when: datetime) -> dict[str, Any]:
+        """The platform's ticket (governance.md's errors after ``invalid_input``, in order:
+        the repeat or ``conflict``, ``not_found``, ``out_of_order``)."""
+
+        def attempt() -> dict[str, Any]:
+            with self.storage.unit_of_work() as uow:
+                known = uow.tickets.get(request.ticket_id)
+                if known is not None:
+                    try:
+                        is_repeat(known, request)
+                    except Conflict as error:  # the same id with other fields: final
+                        raise _Refused(error) from None
+                    return ticket_view(known)
+                shop = self.shop_of(uow, request.shop_id)
+                if request.order_id is not None:
+                    order = uow.orders.get(request.order_id)
+                    if order is None or order.shop_id != shop.shop_id:
+                        raise NotFound(f"no order {request.order_id} of shop {shop.shop_id}")
+                self._not_before_points(shop, when, f"ticket {request.ticket_id}")
+                self._check_evidence(request, shop)
+                ticket = self.issue_in(uow, shop, request, when)
+                uow.commit()
+                return ticket_view(ticket)
+
+        return _retried(attempt)
+
+    def act(
+        self,
+        ticket_id: str,
+        action: TicketAction,
+        actor: Actor,
+        fields: dict[str, Any],
+        given: datetime | None,
+        now: Callable[[datetime | None], datetime],
+        actor_id: str | None,
+    ) -> dict[str, Any]:
+        """Take ``action`` on a ticket after its deadlines already due (they stand even when
+        the action is refused, as a case's timeouts do)."""
+        lost = 0
+        while True:
+            with self.storage.unit_of_work() as uow:
+                ticket = self._ticket(uow, ticket_id)
+                seen = ticket.version
+                when = now(given)
+                if when < ticket.updated_at:
+                    raise OutOfOrder(
+                        f"ticket {ticket_id}: {iso(when)} is before its latest transition "
+                        f"({iso(ticket.updated_at)})"
+                    )
+                check_actor(ticket, action, actor, actor_id)
+                settings = self.governance.pinned(uow, ticket.policy_version)
+                market = self._market(ticket.market)
+                if self.rules.catch_up(ticket, when, settings, market):
+                    uow.commit()
+                    continue  # the deadlines stand; the action gets a unit of work of its own
+                self.rules.act(ticket, action, actor, fields, when, settings, market, actor_id)
+                if action in MOVES_POINTS:
+                    shop = self._shop(uow, ticket.shop_id)
+                    self.points_moved(uow, shop, ticket, when, settings)
+                try:
+                    uow.commit()
+                except Conflict:
+                    # the ticket itself moved: this writer lost the race for it; only its
+                    # shop or a punishment moved (another ticket's points): run it again
+                    lost += 1
+                    if lost >= MAX_LOST_RACES or self._moved_since(ticket_id, seen):
+                        raise
+                    continue
+                return ticket_view(ticket)
+
+    def catch_up(self, ticket_id: str, when: datetime) -> dict[str, Any]:
+        """The ticket's deadlines due at or before ``when``, each at its own instant."""
+        with self.storage.unit_of_work() as uow:
+            ticket = self._ticket(uow, ticket_id)
+            settings = self.governance.pinned(uow, ticket.policy_version)
+            if self.rules.catch_up(ticket, when, settings, self._market(ticket.market)):
+                uow.commit()
+            return ticket_view(ticket)
+
+    # -- shared with the snapshots' breach rules -------------------------------------------
+
+    def issue_in(
+        self, uow: UnitOfWork, shop: Shop, request: TicketRequest, at: datetime
+    ) -> Ticket:
+        """Issue ``request`` against ``shop`` at ``at`` in ``uow``, with the punishments its
+        points start; the caller commits."""
+        settings = self.governance.in_force(uow, at)
+        ticket, _ = self.rules.issue(request, settings, self._market(shop.market), at)
+        uow.tickets.add(ticket)
+        self.points_moved(uow, shop, ticket, at, settings)
+        return ticket
+
+    def points_moved(
+        self,
+        uow: UnitOfWork,
+        shop: Shop,
+        ticket: Ticket,
+        at: datetime,
+        settings: GovernanceSettings,
+    ) -> None:
+        """Compare the shop's active points just before and just after ``ticket`` changed at
+        ``at``: start the punishments of milestones crossed upwards, end early those the
+        ticket started of milestones it fell back below; write the shop (its version)."""
+        window = settings.points_window
+        tickets = uow.tickets.of_shop(shop.shop_id, at - window)
+        before, after = points_around(tickets, ticket, at, window)
+        punishments = uow.punishments.of_shop(shop.shop_id)
+        moves = milestone_moves(shop.shop_id, before, after, ticket, punishments, at, settings)
+        for started in moves.started:
+            uow.punishments.add(started)
+        # The 48-point clearance notice (moves.notice) is the shop lifecycle's, issue 19's.
+        shop.points_changed_at = at
+        shop.points_changes += 1
+
+    def shop_of(self, uow: UnitOfWork, shop_id: str) -> Shop:
+        """The shop's governance row, made from its first order the first time; a shop with
+        no order is ``not_found`` (a shop exists from its first order.paid)."""
+        shop = uow.shops.get(shop_id)
+        if shop is not None:
+            return shop
+        first = uow.shops.first_order(shop_id)
+        if first is None:
+            raise NotFound(f"no shop {shop_id}")
+        market, paid_at = first
+        shop = Shop(shop_id=shop_id, market=market, opened_at=paid_at)
+        uow.shops.add(shop)
+        return shop
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _market(self, code: str) -> Market:
+        return self.policies.current.market(code)
+
+    def _check_evidence(self, request: TicketRequest, shop: Shop) -> None:
+        """The evidence kinds of the shop's own market (the request was checked against every
+        market's before the shop was known)."""
+        kinds = self._market(shop.market).evidence_kinds
+        check.evidence([dict(item) for item in request.evidence], kinds, required=False)
+
+    @staticmethod
+    def _not_before_points(shop: Shop, when: datetime, what: str) -> None:
+        """A ticket dated before the shop's first order, or before its points last changed,
+        would run the shop's points history backwards."""
+        if when < shop.opened_at:
+            raise OutOfOrder(
+                f"{what}: {iso(when)} is before shop {shop.shop_id}'s first order "
+                f"({iso(shop.opened_at)})"
+            )
+        if shop.points_changed_at is not None and when < shop.points_changed_at:
+            raise OutOfOrder(
+                f"{what}: {iso(when)} is before shop {shop.shop_id}'s points last changed "
+                f"({iso(shop.points_changed_at)})"
+            )
+
+    def _ticket(self, uow: UnitOfWork, ticket_id: str) -> Ticket:
+        ticket = uow.tickets.get(ticket_id)
+        if ticket is None:
+            raise NotFound(f"no ticket {ticket_id}")
+        return ticket
+
+    def _shop(self, uow: UnitOfWork, shop_id: str) -> Shop:
+        return self.shop_of(uow, shop_id)
+
+    def _moved_since(self, ticket_id: str, version: int) -> bool:
+        with self.storage.unit_of_work() as uow:
+            ticket = uow.tickets.get(ticket_id)
+            return ticket is None or ticket.version != version
+
+
+class _Refused(Exception):
+    """A conflict no retry changes (the same ticket id with other fields)."""
+
+    def __init__(self, error: Conflict) -> None:
+        self.error = error
+
+
+def _retried(command: Callable[[], T]) -> T:
+    """An idempotent issue run again after losing a race: to its twin (then the repeat or the
+    conflict it always is), or to another ticket of the shop that moved its points first."""
+    for attempt in range(MAX_LOST_RACES):
+        try:
+            return command()
+        except _Refused as refused:
+            raise refused.error from None
+        except Conflict:
+            if attempt == MAX_LOST_RACES - 1:
+                raise
+    raise AssertionError("unreachable")
