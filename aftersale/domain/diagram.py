@@ -102,21 +102,22 @@ def _svg(kind: str) -> str:
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def readme_block(kind: Kind) -> str:
-    return f"<!-- diagram: {kind.value} -->\n```mermaid\n{render(kind)}```\n"
+def readme_block(kind: str) -> str:
+    return f"<!-- diagram: {kind} -->\n```mermaid\n{render(kind)}```\n"
 
 
 def update_readme(path: Path = README) -> bool:
-    """Rewrite the README's three pictures in place; True when anything changed."""
+    """Rewrite the README's pictures (the case kinds', the ticket's) in place; True when
+    anything changed."""
     text = path.read_text(encoding="utf-8")
     updated = text
-    for kind in Kind:
-        pattern = re.compile(rf"<!-- diagram: {kind.value} -->\n```mermaid\n.*?```\n", re.DOTALL)
+    for kind in DRAWABLE:
+        pattern = re.compile(rf"<!-- diagram: {kind} -->\n```mermaid\n.*?```\n", re.DOTALL)
         block = readme_block(kind)
         if pattern.search(updated):
             updated = pattern.sub(block.replace("\\", "\\\\"), updated)
         else:
-            updated = updated.rstrip("\n") + f"\n\n### {kind.value}\n\n{block}"
+            updated = updated.rstrip("\n") + f"\n\n### {kind}\n\n{block}"
     if updated != text:
         path.write_text(updated, encoding="utf-8")
     return updated != text
@@ -126,5 +127,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--update-readme"]:
         print("README.md updated" if update_readme() else "README.md already up to date")
     else:
-        for kind in Kind:
+        for kind in DRAWABLE:
             print(render(kind))

@@ -17,7 +17,7 @@ from aftersale.domain.health.settings import HealthSettings
 from aftersale.domain.model import TERMINAL_STATES
 from aftersale.errors import InvalidInput, NotFound
 from aftersale.service import verification
-from aftersale.service.policies import PolicyBook
+from aftersale.service.policies import PolicyBook, is_governance_version
 from aftersale.service.ports import Storage
 from aftersale.service.snapshots import SnapshotTaker, shop_report
 
@@ -215,6 +215,8 @@ class Oversight:
         the database lacks (``verify`` reports it)."""
         current = self.policies.current.version
         rows = self.storage.reads.policy_usage({state.value for state in TERMINAL_STATES})
+        # the governance settings tickets are pinned to share the table, not the listing
+        rows = [row for row in rows if row["cases"] or not is_governance_version(row["version"])]
         if not any(row["version"] == current for row in rows):
             rows.append({"version": current, "stored_at": None, "cases": 0, "open_cases": 0})
         return [

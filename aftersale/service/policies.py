@@ -46,6 +46,14 @@ class PolicyBook:
         return policy
 
 
+GOVERNANCE_PREFIX = "governance-"  # aftersale.governance_config.governance_version's
+
+
+def is_governance_version(version: str) -> bool:
+    """Whether a version of the policies table is governance settings (tickets pin those)."""
+    return version.startswith(GOVERNANCE_PREFIX)
+
+
 class GovernanceBook:
     """The governance settings a ticket follows: those in force when it is issued, stored in
     the policies table under their own version (``governance-…``) the first time they are

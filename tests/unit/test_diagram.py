@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from aftersale.domain.diagram import README, readme_block, render
+from aftersale.domain.diagram import DRAWABLE, README, readme_block, render
 from aftersale.domain.model import TERMINAL_STATES, Kind
 from aftersale.domain.workflows import WORKFLOWS
 from aftersale.errors import DiagramUnavailable
@@ -37,7 +37,7 @@ def test_terminal_states_end_the_chart_and_drawing_is_deterministic(kind: Kind) 
 
 def test_the_readme_shows_the_current_diagrams() -> None:
     readme = README.read_text(encoding="utf-8")
-    for kind in Kind:
+    for kind in DRAWABLE:  # the case kinds and the ticket
         assert readme_block(kind) in readme, (
             f"README's {kind} diagram is stale: run python -m aftersale.domain.diagram "
             "--update-readme"
