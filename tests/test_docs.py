@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aftersale.docgen import DOCS, DocsError, regenerate, render
+from aftersale.docgen import DOCS, DocsError, governance, regenerate, render
 from aftersale.docgen.__main__ import main
 from aftersale.docgen.events import fields_by_type
+from aftersale.docgen.samples import samples
+from aftersale.domain.tickets.model import TicketAction
 
 ROOT = DOCS.parent
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
@@ -31,7 +35,7 @@ def test_every_generated_block_in_docs_is_what_the_code_gives_now(
 
 def test_the_docs_cover_the_pages_the_readme_and_the_issue_name() -> None:
     pages = {path.name for path in DOCS.glob("*.md")}
-    wanted = {"README.md", "workflows.md", "replay.md", "events.md", "health.md"}
+    wanted = {"README.md", "workflows.md", "replay.md", "events.md", "health.md", "governance.md"}
     assert wanted | {"operations.md"} <= pages
 
 
@@ -142,3 +146,47 @@ def test_a_docs_folder_missing_a_generated_block_is_an_error(tmp_path: Path) -> 
     with pytest.raises(DocsError, match=r"blocks in no docs file: .*deadlines"):
         render(docs)
     assert main(["--check", "--docs", str(docs)]) == 2
+
+
+def test_the_docs_story_takes_every_ticket_action_and_ends_punishments_both_ways() -> None:
+    story = samples().events
+    taken = {event["action"] for event in story if event["type"] == "ticket.transition"}
+    assert taken == {action.value for action in TicketAction}
+    issuers = {event["actor"] for event in story if event.get("action") == "issue"}
+    assert issuers == {"platform", "system"}  # the platform's tickets and a breach rule's
+    rounds = {event["round"] for event in story if event["type"] == "ticket.reply_overdue"}
+    assert rounds == {2}  # the SLA restarted at the second appeal, and passed
+    ended = {event["ended_early"] for event in story if event["type"] == "punishment.ended"}
+    assert ended == {True, False}
+
+
+def test_a_governance_key_the_docs_do_not_describe_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped = governance.document()
+    grown = {**shipped, "appeals": {**shipped["appeals"], "third_window": "7d"}}
+    monkeypatch.setattr(governance, "document", lambda: grown)
+    with pytest.raises(
+        DocsError, match=r"governance.toml's keys changed \(appeals.third_window\)"
+    ):
+        governance.keys()
+
+
+def test_the_governance_keys_say_what_the_loader_accepts() -> None:
+    text = governance.keys()
+    assert "| `appeals.first_window` | `30d` | a duration like" in text
+    assert (
+        "| `breach_rules.ID.points` | each rule's below | a whole number from 1 to 100 |" in text
+    )
+
+
+def test_the_python_example_of_governance_md_runs_and_gives_what_its_comments_say() -> None:
+    text = (DOCS / "governance.md").read_text("utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    example = next(block for block in blocks if "import aftersale" in block)
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "governance.md", "exec"), namespace)
+    said = re.findall(r"^(engine\.\S.*?)\s+#\s+(.+)$", example, re.MULTILINE)
+    assert len(said) == 2
+    for expression, shown in said:
+        assert eval(expression, namespace) == ast.literal_eval(shown), expression

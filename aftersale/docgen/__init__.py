@@ -34,12 +34,13 @@ class DocsError(Exception):
 def generators() -> Mapping[str, Generator]:
     """Every block name and the function that writes it (imported when first asked for)."""
     from aftersale.docgen.events import BLOCKS as EVENTS
+    from aftersale.docgen.governance import BLOCKS as GOVERNANCE
     from aftersale.docgen.health import BLOCKS as HEALTH
     from aftersale.docgen.reference import BLOCKS as REFERENCE
     from aftersale.docgen.workflows import BLOCKS as WORKFLOWS
 
     found: dict[str, Generator] = {}
-    for blocks in (WORKFLOWS, REFERENCE, EVENTS, HEALTH):
+    for blocks in (WORKFLOWS, REFERENCE, EVENTS, HEALTH, GOVERNANCE):
         for name, generate in blocks.items():
             if name in found:
                 raise DocsError(f"two generators write block {name}")

@@ -42,6 +42,16 @@ EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "deadline.approaching": ("deadline.approaching", {}),
     "health.alert_raised": ("health.alert_raised", {}),
     "health.alert_cleared": ("health.alert_cleared", {}),
+    "ticket-issue": ("ticket.transition", {"action": "issue", "ticket_id": "TK-1"}),
+    "ticket-issue-rule": ("ticket.transition", {"action": "issue", "actor": "system"}),
+    "ticket-appeal": ("ticket.transition", {"action": "appeal", "round": 2}),
+    "ticket-timeout": (
+        "ticket.transition",
+        {"action": "appeal_window_timeout", "ticket_id": "TK-3"},
+    ),
+    "ticket.reply_overdue": ("ticket.reply_overdue", {}),
+    "punishment.started": ("punishment.started", {"cause_ticket_id": "TK-2"}),
+    "punishment.ended": ("punishment.ended", {"ended_early": True}),
 }
 
 

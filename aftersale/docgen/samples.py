@@ -3,7 +3,9 @@
 Every event type is written at least once and every optional field of a transition is given,
 so the examples in docs/events.md are what the engine writes, and the test can check that the
 docs name every field the engine writes. The story is fixed, so the examples are too (event
-ids, random in the engine, are replaced by placeholders).
+ids, random in the engine, are replaced by placeholders). Its governance part (docs/
+governance.md) comes after the rest, on a shop of its own, so the earlier examples keep their
+numbers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ REPORT_AT = 24.0 * 12 + 1  # hours after START: the report shown, after the stor
 ALERT_CLEARED_BY = 24.0 * 75
 HISTORY_DAYS = 4  # the snapshots shown: the alert is raised among them
 PHOTO = [{"kind": "photo", "uri": "https://cdn.example/ev/RR-1-seal.jpg"}]
+# the governance part: a second shop, ticketed by the platform once the first shop's alert is over
+TICKET_SHOP, TICKET_ORDER = "shop-kestrel-home", "US-300001"
+TICKETS_FROM = 24.0 * 77  # hours after START: Monday 2026-05-18
+INVOICE = [{"kind": "document", "uri": "https://cdn.example/ev/TK-1-invoice.pdf"}]
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class Samples:
     history: tuple[dict[str, Any], ...]  # SHOP's daily snapshots up to REPORT_AT
     status: dict[str, Any]  # the timers' backlog at REPORT_AT
     first_relayed: dict[str, Any]  # the first event events_after hands a relay
+    ticket: dict[str, Any]  # TK-1 with its history, at the story's end
+    shop: dict[str, Any]  # TICKET_SHOP's governance, at the story's end
 
 
 class _Story:
@@ -42,6 +50,8 @@ class _Story:
         self.history: tuple[dict[str, Any], ...] = ()
         self.status: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
+        self.ticket: dict[str, Any] = {}
+        self.shop: dict[str, Any] = {}
 
     def at(self, hours: float) -> datetime:
         """``hours`` after START, with the deadlines and snapshots due by then taken first."""
@@ -54,14 +64,13 @@ class _Story:
         self.engine.fire_due(instant)
         return instant
 
-    def order(self, order_id: str, hours: float, *, delivered: bool = True) -> None:
+    def order(self, order_id: str, hours: float, *, shop: str = SHOP) -> None:
         e = self.engine
         due = START + timedelta(hours=hours + 48)
         buyer = f"buyer-{order_id}"
-        e.order_paid(order_id, SHOP, buyer, MARKET, CURRENCY, "59.90", due, at=self.at(hours))
+        e.order_paid(order_id, shop, buyer, MARKET, CURRENCY, "59.90", due, at=self.at(hours))
         e.order_shipped(order_id, f"1Z{order_id}", at=self.at(hours + 24))
-        if delivered:
-            e.order_delivered(order_id, at=self.at(hours + 72))
+        e.order_delivered(order_id, at=self.at(hours + 72))
 
 
 def _play() -> _Story:
@@ -100,6 +109,7 @@ def _play() -> _Story:
     story.status = e.status()
     story.report = e.health(SHOP)
     at(ALERT_CLEARED_BY)  # the bad orders have left every window: the alert clears
+    _tickets(story)
     return story
 
 
@@ -144,6 +154,43 @@ def _return_overturned(story: _Story) -> None:
     e.act("RR-1", "confirm_receipt", "seller", at=at(130))  # then refund_timeout
 
 
+def _tickets(story: _Story) -> None:
+    """The platform's tickets against a second shop: two appeals and an overturn, a ticket
+    crossing a milestone and revoked (its punishment ends early), an appeal window let close."""
+    e, base = story.engine, TICKETS_FROM
+
+    def at(hours: float) -> datetime:
+        return story.at(base + hours)
+
+    story.order(TICKET_ORDER, base, shop=TICKET_SHOP)  # the shop exists from its first order
+    e.issue_ticket(
+        "TK-1",
+        TICKET_SHOP,
+        "product",
+        "Listing claims a certification the product lacks.",
+        6,
+        order_id=TICKET_ORDER,
+        note="Buyer report with photos of the label.",
+        evidence=[{"kind": "photo", "uri": "https://cdn.example/ev/TK-1-label.jpg"}],
+        at=at(80),
+    )
+    seller: dict[str, Any] = {"actor_id": TICKET_SHOP, "evidence": INVOICE}
+    e.act_ticket("TK-1", "appeal", "seller", note="Certificate attached.", at=at(82), **seller)
+    e.act_ticket("TK-1", "uphold", "platform", note="The certificate has expired.", at=at(100))
+    # 8 more points take the shop from 6 to 14: past 12, a campaign ban starts
+    e.issue_ticket(
+        "TK-2", TICKET_SHOP, "fulfilment", "Dispatch proofs were forged.", 8, at=at(101)
+    )
+    e.act_ticket("TK-1", "appeal", "seller", note="Renewed certificate.", at=at(120), **seller)
+    e.act_ticket("TK-2", "revoke", "platform", note="Issued to the wrong shop.", at=at(122))
+    at(24 * 15)  # the platform's 5 business days pass: ticket.reply_overdue, round 2
+    e.act_ticket("TK-1", "overturn", "platform", note="Renewal confirmed.", at=at(24 * 15 + 1))
+    e.issue_ticket("TK-3", TICKET_SHOP, "service", "Rude replies to buyers.", 2, at=at(24 * 16))
+    at(24 * 47)  # TK-3's 30-day appeal window closes: appeal_window_timeout, final
+    story.ticket = e.ticket("TK-1")
+    story.shop = e.shop(TICKET_SHOP)
+
+
 @cache
 def samples() -> Samples:
     """The story's events and report (played once per process)."""
@@ -159,6 +206,8 @@ def samples() -> Samples:
         story.history,
         story.status,
         relayed,
+        story.ticket,
+        story.shop,
     )
 
 

@@ -23,6 +23,11 @@ MESSAGE_REPLIED = "message.replied"
 DEADLINE_APPROACHING = "deadline.approaching"
 HEALTH_ALERT_RAISED = "health.alert_raised"
 HEALTH_ALERT_CLEARED = "health.alert_cleared"
+# tickets and punishments (governance.md); their helpers are in domain/tickets/events.py
+TICKET_TRANSITION = "ticket.transition"
+TICKET_REPLY_OVERDUE = "ticket.reply_overdue"
+PUNISHMENT_STARTED = "punishment.started"
+PUNISHMENT_ENDED = "punishment.ended"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
-"""The events of tickets and punishments (governance.md). Kept apart from
-:mod:`aftersale.domain.events` until docs/events.md documents them (docgen lists that module's
-types)."""
+"""The events of tickets and punishments (governance.md): how they are built. Their types are
+constants of :mod:`aftersale.domain.events`, with every other type (docgen lists that module's
+types in docs/events.md); they are imported here for the ticket modules."""
 
 from __future__ import annotations
 
@@ -8,13 +8,25 @@ from datetime import datetime
 from typing import Any
 
 from aftersale.clock import iso
-from aftersale.domain.events import Event
+from aftersale.domain.events import (
+    PUNISHMENT_ENDED,
+    PUNISHMENT_STARTED,
+    TICKET_REPLY_OVERDUE,
+    TICKET_TRANSITION,
+    Event,
+)
 from aftersale.domain.tickets.model import Punishment, Ticket
 
-TICKET_TRANSITION = "ticket.transition"
-TICKET_REPLY_OVERDUE = "ticket.reply_overdue"
-PUNISHMENT_STARTED = "punishment.started"
-PUNISHMENT_ENDED = "punishment.ended"
+__all__ = [
+    "PUNISHMENT_ENDED",
+    "PUNISHMENT_STARTED",
+    "TICKET_EVENTS",
+    "TICKET_REPLY_OVERDUE",
+    "TICKET_TRANSITION",
+    "punishment_event",
+    "ticket_event",
+]
+
 # the events about tickets (a ticket's history is those naming its ticket_id)
 TICKET_EVENTS = (TICKET_TRANSITION, TICKET_REPLY_OVERDUE)
 
