@@ -3,7 +3,9 @@
 Each line is checked in the order of replay.md: JSON, the shape of the line, its instant against
 the clock; then every deadline up to the line's instant is taken, each at its own deadline, and
 the line is applied through the same façade a host calls. A refused line is reported with its
-code and changes nothing; the replay goes on.
+code and changes nothing; the replay goes on. The ticket lines and the tickets and shops of the
+output are in :mod:`aftersale.replay_tickets`; how the tickets' deadlines and the punishments'
+ends take their place among the cases' in :mod:`aftersale.replay_deadlines`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from aftersale.domain.model import Action, Actor
 from aftersale.domain.orders import parse_paid
 from aftersale.domain.requests import ACTION_FIELDS, parse_open
 from aftersale.errors import AfterSaleError, CommandRefused, InvalidInput, OutOfOrder
+from aftersale.replay_deadlines import AT_ONE_INSTANT, TICK, GovernanceDeadlines
+from aftersale.replay_tickets import (
+    TICKET_LINE_FIELDS,
+    check_ticket_shape,
+    replay_shops,
+    replay_tickets,
+    ticket_appliers,
+)
 from aftersale.service.engine import AfterSale
 
 MEMORY_URL = "sqlite://"
@@ -68,8 +78,11 @@ LINE_FIELDS: Mapping[str, frozenset[str]] = {
     "complaint.filed": frozenset({"order_id"}),
     "message.received": frozenset({"message_id", "shop_id", "order_id"}),
     "message.replied": frozenset({"message_id"}),
+    **TICKET_LINE_FIELDS,
     "clock.advance": frozenset(),
 }
+# lines whose action's own fields the engine checks, last (replay.md's order)
+ACTION_LINES = frozenset({"case.action", "ticket.action"})
 
 
 class ReplayFileError(AfterSaleError):
@@ -93,6 +106,8 @@ class ReplayResult:
     events: list[dict[str, Any]]
     errors: list[LineError] = field(default_factory=list)
     health: dict[str, Any] = field(default_factory=dict)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    shops: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
@@ -102,6 +117,8 @@ class ReplayResult:
         return {
             "clock": iso(self.clock),
             "cases": self.cases,
+            "tickets": self.tickets,
+            "shops": self.shops,
             "events": self.events,
             "errors": [error.as_dict() for error in self.errors],
             "health": self.health,
@@ -147,8 +164,8 @@ def replay(
     engine = connect(
         db_url or MEMORY_URL, config_dir=config_dir, clock=clock, require_identity=False
     )
-    cursor = _last_seq(engine)
     player = _Player(engine, clock)
+    cursor = player.deadlines.seq  # the report covers the events this replay writes
     for number, text in enumerate(lines, start=1):
         stripped = text.strip()
         if stripped and not stripped.startswith("#"):
@@ -169,6 +186,8 @@ class _Player:
         self.started = False
         self.errors: list[LineError] = []
         self.appliers = _appliers(engine)
+        self.deadlines = GovernanceDeadlines()
+        self.deadlines.read(engine)  # a database of --db may hold tickets already
 
     def play(self, number: int, text: str) -> None:
         try:
@@ -180,7 +199,11 @@ class _Player:
                     f"at {iso(at)} is before the previous line ({iso(self.clock.now())})"
                 )
             self.advance(at)
-            self.appliers[line["type"]](**_arguments(line), at=at)
+            try:
+                self.appliers[line["type"]](**_arguments(line), at=at)
+            finally:
+                if line["type"] in TICKET_LINE_FIELDS:  # its deadlines, its punishments
+                    self.deadlines.read(self.engine)
         except _InvalidJson as error:
             self.errors.append(LineError(number, "invalid_json", str(error)))
         except CommandRefused as refused:
@@ -190,13 +213,26 @@ class _Player:
         """Take every deadline and snapshot at or before ``instant``, in time order (at one
         midnight, deadlines first), then move the clock there."""
         for midnight in self.engine.snapshot_instants(instant):
-            # the clock first: the engine takes no timeout before its clock reaches it
-            self.clock.move_to(max(self.clock.now(), midnight))
-            self.engine.fire_due(midnight)
+            self._fire_through(midnight)
             self.engine.take_snapshots(midnight)
-        self.clock.move_to(instant)
-        self.engine.fire_due(instant)
+            self.deadlines.read(self.engine)  # the breach rules' tickets and punishments
+        self._fire_through(instant)
         self.started = True
+
+    def _fire_through(self, instant: datetime) -> None:
+        """Every deadline at or before ``instant`` in one global order: at each instant a
+        ticket's deadline or a punishment's end falls on, first what is due before it (cases
+        only), then what is due at it (replay_deadlines)."""
+        for stop in self.deadlines.due(instant):
+            self._move_clock(stop)
+            self.engine.fire_due(stop - TICK)
+            self.engine.fire_due(stop, batch=AT_ONE_INSTANT)
+        self._move_clock(instant)
+        self.engine.fire_due(instant)
+
+    def _move_clock(self, instant: datetime) -> None:
+        # the clock first: the engine takes no timeout before its clock reaches it
+        self.clock.move_to(max(self.clock.now(), instant))
 
 
 class _InvalidJson(Exception):
@@ -237,7 +273,7 @@ def _parse(text: str) -> dict[str, Any]:
 def _arguments(line: Mapping[str, Any]) -> dict[str, Any]:
     """Every field the line's type takes, None where the line leaves it out."""
     kind = line["type"]
-    if kind == "case.action":  # the action's own fields are checked by the engine, last
+    if kind in ACTION_LINES:  # the action's own fields are checked by the engine, last
         return {key: value for key, value in line.items() if key not in ("at", "type")}
     return {name: line.get(name) for name in LINE_FIELDS[kind]}
 
@@ -253,6 +289,8 @@ def _check_shape(engine: AfterSale, line: Mapping[str, Any]) -> None:
         check.identifier(line.get("case_id"), "case_id")
         check.choice(line.get("action"), "action", frozenset(Action.__members__))
         check.choice(line.get("actor"), "actor", frozenset(Actor.__members__))
+    elif kind in TICKET_LINE_FIELDS:
+        check_ticket_shape(engine, line)
     else:
         for name in ("order_id", "message_id"):
             if name in LINE_FIELDS[kind] and (name != "order_id" or kind != "message.received"):
@@ -271,6 +309,7 @@ def _appliers(engine: AfterSale) -> dict[str, Callable[..., Any]]:
         "complaint.filed": engine.complaint_filed,
         "message.received": engine.message_received,
         "message.replied": engine.message_replied,
+        **ticket_appliers(engine),
         "clock.advance": lambda at: None,
     }
 
@@ -278,13 +317,6 @@ def _appliers(engine: AfterSale) -> dict[str, Callable[..., Any]]:
 # A replay reads its own events from the log by seq, not from the outbox: they are all
 # committed when it reads, and a transaction another session holds open on the server must
 # not hide them from its report.
-def _last_seq(engine: AfterSale) -> int:
-    seq = 0
-    while page := engine.log(seq, 10_000):
-        seq = page[-1]["seq"]
-    return seq
-
-
 def _result(engine: AfterSale, player: _Player, seq: int) -> ReplayResult:
     events: list[dict[str, Any]] = []
     while page := engine.log(seq, 10_000):
@@ -295,7 +327,15 @@ def _result(engine: AfterSale, player: _Player, seq: int) -> ReplayResult:
     clock = player.clock.now() if player.started else None
     shops = sorted({e["shop_id"] for e in events if e["shop_id"] is not None})
     health = {shop: engine.health(shop, clock) for shop in shops} if clock else {}
-    return ReplayResult(clock, cases, events, player.errors, health=health)
+    return ReplayResult(
+        clock,
+        cases,
+        events,
+        player.errors,
+        health=health,
+        tickets=replay_tickets(engine, events),
+        shops=replay_shops(engine, events, clock),
+    )
 
 
 def _replay_case(view: dict[str, Any]) -> dict[str, Any]:

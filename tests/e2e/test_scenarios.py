@@ -551,6 +551,27 @@ PARTIAL_REFUNDS = Scenario(
     },
 )
 
+# Violation tickets (governance.md): 30 days to appeal from the issue, 15 more after an uphold,
+# the platform's 5 business days in New York (EDT, UTC-4 in May; Memorial Day, 25 May, is no
+# business day); 12 active points start a 7-day campaign_ban.
+TICKETS = Scenario(
+    clock="2026-06-08T12:00:00Z",
+    errors=[(32, "not_allowed")],  # a third appeal of TK-B1, final
+    cases={
+        # opened Tuesday 11:00 New York, the seller silent for 48 h
+        "RF-T1": Case(
+            RO,
+            "refunded",
+            "seller",
+            "30.00",
+            [
+                opened("buyer", "2026-05-26T15:00:00Z"),
+                timer("review_timeout", P, "refunded", "2026-05-28T15:00:00Z"),
+            ],
+        ),
+    },
+)
+
 SCENARIOS = {
     "cancellations": CANCELLATIONS,
     "refund_only": REFUND_ONLY,
@@ -558,6 +579,7 @@ SCENARIOS = {
     "silent_seller": SILENT_SELLER,
     "refused_lines": REFUSED_LINES,
     "partial_refunds": PARTIAL_REFUNDS,
+    "tickets": TICKETS,
 }
 
 # the opening deadline where it is the point of the case: business days, or a threshold edge
@@ -812,3 +834,174 @@ def test_partial_refunds_leave_each_orders_ledger_as_lines_md_says(tmp_path: Pat
         _line("kettle", "KETTLE-COPPER", 1, "64.00", "64.00", "50.00", 1, "14.00", 0),
         _line("filters", "FILTER-3", 3, "4.00", "12.00", "0.00", 0, "12.00", 3),
     ]
+
+
+# -- violation tickets (governance.md) --------------------------------------------------------
+
+# action, from, to, actor, auto, at, round
+TicketStep = tuple[str, str | None, str, str, bool, str, int]
+IS, UR, UP, FIN = "issued", "under_review", "upheld", "final"
+WINDOW = "appeal_window_timeout"
+
+
+def decided(actor: str, action: str, source: str | None, target: str, at: str) -> TicketStep:
+    """A step a person took on a ticket (its round is filled in by ``in_rounds``)."""
+    return (action, source, target, actor, False, at, -1)
+
+
+def issued(at: str) -> TicketStep:
+    return decided("platform", "issue", None, IS, at)
+
+
+def window_closed(source: str, at: str) -> TicketStep:
+    return (WINDOW, source, FIN, "system", True, at, -1)
+
+
+def in_rounds(*steps: TicketStep) -> list[TicketStep]:
+    """The steps with their round: 0 until the first appeal, then each appeal's number."""
+    out, round_ = [], 0
+    for step in steps:
+        round_ += step[0] == "appeal"
+        out.append((*step[:6], round_))
+    return out
+
+
+TICKET_HISTORIES = {
+    "TK-A1": in_rounds(
+        issued("2026-05-05T14:00:00Z"),
+        decided("platform", "revoke", IS, "revoked", "2026-05-08T15:00:00Z"),
+    ),
+    # nobody appeals: 30 natural days from the issue
+    "TK-A2": in_rounds(issued("2026-05-06T14:00:00Z"), window_closed(IS, "2026-06-05T14:00:00Z")),
+    "TK-A3": in_rounds(
+        issued("2026-05-15T15:00:00Z"),
+        decided("seller", "appeal", IS, UR, "2026-05-18T14:00:00Z"),
+        decided("platform", "overturn", UR, "overturned", "2026-05-20T18:00:00Z"),
+    ),
+    "TK-B1": in_rounds(
+        issued("2026-05-11T13:00:00Z"),
+        decided("seller", "appeal", IS, UR, "2026-05-12T13:00:00Z"),
+        decided("platform", "uphold", UR, UP, "2026-05-14T15:00:00Z"),
+        decided("seller", "appeal", UP, UR, "2026-05-20T13:00:00Z"),
+        decided("platform", "uphold", UR, FIN, "2026-06-01T14:00:00Z"),  # round 2: final
+    ),
+    # upheld on 15 May 14:00: 15 natural days to appeal again
+    "TK-B2": in_rounds(
+        issued("2026-05-12T16:00:00Z"),
+        decided("seller", "appeal", IS, UR, "2026-05-13T16:00:00Z"),
+        decided("platform", "uphold", UR, UP, "2026-05-15T14:00:00Z"),
+        window_closed(UP, "2026-05-30T14:00:00Z"),
+    ),
+}
+# where each appeal put the platform's reply due: 5 New York business days, at the same hour
+SLA_DEADLINES = [
+    ("TK-B1", 1, "2026-05-19T13:00:00Z"),  # Tue 12 May -> Tue 19 May
+    ("TK-B2", 1, "2026-05-20T16:00:00Z"),  # Wed 13 May -> Wed 20 May
+    ("TK-A3", 1, "2026-05-26T14:00:00Z"),  # Mon 18 May -> Tue 26 May, Memorial Day skipped
+    ("TK-B1", 2, "2026-05-28T13:00:00Z"),  # Wed 20 May -> Thu 28 May
+]
+
+
+def _ban(started: str, ends: str, ended: str, early: bool, cause: str) -> dict[str, Any]:
+    return {
+        "kind": "campaign_ban",
+        "started_at": started,
+        "ends_at": ends,
+        "ended_at": ended,
+        "ended_early": early,
+        "cause_ticket_id": cause,
+    }
+
+
+SHOPS = [
+    {
+        "shop_id": "shop-copper-kettle",
+        "market": "US",
+        "active_points": 6,  # TK-A2 only: TK-A1 revoked, TK-A3 overturned
+        "punishments": [
+            # 12 points with TK-A2; TK-A1's revoke takes them to 6, but the ban is TK-A2's
+            _ban(
+                "2026-05-06T14:00:00Z",
+                "2026-05-13T14:00:00Z",
+                "2026-05-13T14:00:00Z",
+                False,
+                "TK-A2",
+            ),
+            # 14 with TK-A3, back to 6 when it is overturned: its ban ends then
+            _ban(
+                "2026-05-15T15:00:00Z",
+                "2026-05-22T15:00:00Z",
+                "2026-05-20T18:00:00Z",
+                True,
+                "TK-A3",
+            ),
+        ],
+    },
+    {"shop_id": "shop-tin-lantern", "market": "US", "active_points": 5, "punishments": []},
+]
+
+
+def _ticket_step(h: dict[str, Any]) -> TicketStep:
+    return (h["action"], h["from"], h["to"], h["actor"], h["auto"], h["at"], h["round"])
+
+
+def test_the_tickets_scenario_replays_to_exactly_the_predicted_ticket_histories() -> None:
+    tickets = _replay("tickets")[1]["tickets"]
+    assert [t["ticket_id"] for t in tickets] == sorted(TICKET_HISTORIES)
+    histories = {t["ticket_id"]: [_ticket_step(h) for h in t["history"]] for t in tickets}
+    assert histories == TICKET_HISTORIES
+    for ticket in tickets:
+        last = TICKET_HISTORIES[ticket["ticket_id"]][-1]
+        assert (ticket["state"], ticket["appeals"]) == (last[2], last[6]), ticket["ticket_id"]
+        assert ticket["deadline_at"] is None, ticket["ticket_id"]  # every ticket has ended
+        assert (ticket["source"], ticket["metric"]) == ("platform", None)
+        assert ticket["issued_at"] == TICKET_HISTORIES[ticket["ticket_id"]][0][5]
+
+
+def test_the_tickets_scenario_leaves_each_shop_with_its_points_and_punishments() -> None:
+    assert _replay("tickets")[1]["shops"] == SHOPS
+
+
+def test_each_appeal_gives_the_platform_five_business_days_and_one_passes() -> None:
+    events = _replay("tickets")[1]["events"]
+    appeals = [
+        (e["ticket_id"], e["round"], e["deadline_at"])
+        for e in events
+        if e["type"] == "ticket.transition" and e["action"] == "appeal"
+    ]
+    assert sorted(appeals) == sorted(SLA_DEADLINES)
+    overdue = [
+        (e["ticket_id"], e["state"], e["round"], e["at"])
+        for e in events
+        if e["type"] == "ticket.reply_overdue"
+    ]
+    assert overdue == [("TK-B1", UR, 2, "2026-05-28T13:00:00Z")]  # the state does not change
+
+
+def test_deadlines_of_cases_tickets_and_punishments_come_out_in_deadline_order() -> None:
+    events = _replay("tickets")[1]["events"]
+    instants = [e["at"] for e in events]
+    assert instants == sorted(instants)  # every line's instant and every deadline's, in order
+    timed = [
+        (e["type"], e.get("action"), e["at"])
+        for e in events
+        if e.get("auto") or e["type"] in ("punishment.ended", "ticket.reply_overdue")
+    ]
+    # due between the lines of 26 May and 1 June, taken in deadline order whatever their kind:
+    # on 28 May the ticket's SLA (13:00) before the case's review (15:00), though a sweep takes
+    # cases first
+    assert timed[-4:] == [
+        ("ticket.reply_overdue", None, "2026-05-28T13:00:00Z"),
+        ("case.transition", "review_timeout", "2026-05-28T15:00:00Z"),
+        ("ticket.transition", WINDOW, "2026-05-30T14:00:00Z"),
+        ("ticket.transition", WINDOW, "2026-06-05T14:00:00Z"),
+    ]
+
+
+def test_the_tickets_scenario_reaches_every_ticket_ending_and_deadline() -> None:
+    output = _replay("tickets")[1]
+    assert {t["state"] for t in output["tickets"]} == {FIN, "overturned", "revoked"}
+    actions = {h["action"] for t in output["tickets"] for h in t["history"]}
+    assert actions == {"issue", "appeal", "uphold", "overturn", "revoke", WINDOW}
+    types = {e["type"] for e in output["events"]}
+    assert {"ticket.reply_overdue", "punishment.started", "punishment.ended"} <= types
