@@ -106,7 +106,7 @@ def test_replay_prints_the_json_of_replay_md_and_exits_0(tmp_path: Path) -> None
     done = _run(tmp_path, "replay", str(_scenario(tmp_path, LINES)), "--json")
     assert done.returncode == 0, done.stderr
     output = _json(done)
-    assert set(output) == {"clock", "cases", "events", "errors", "health"}
+    assert set(output) == {"clock", "cases", "tickets", "shops", "events", "errors", "health"}
     assert output["clock"] == "2026-03-06T10:00:00Z"
     assert [c["case_id"] for c in output["cases"]] == ["CX-2", "RR-1"]
     assert set(output["cases"][1]) >= {
