@@ -86,6 +86,16 @@ def quarantine_statement(table: Table, key: str) -> Prepared:
     )
 
 
+@cache
+def quarantined_statement(table: Table, key: str) -> Prepared:
+    return Prepared(select(table.c.quarantined_at).where(table.c[key] == bindparam("k")))
+
+
+def _quarantined(uow: SqlUnitOfWork, table: Table, key: str, value: str) -> bool | None:
+    found = quarantined_statement(table, key).rows(uow.link, {"k": value})
+    return None if not found else found[0].quarantined_at is not None
+
+
 class SqlTickets:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
@@ -105,11 +115,17 @@ class SqlTickets:
         rows = claim_tickets(not self._uow.sqlite).rows(
             self._uow.link, {"until": until, "n": limit}
         )
-        return [self._uow.track(TICKETS, row) for row in rows]
+        return self._uow.claimed(TICKETS, rows)
 
     def quarantine(self, ticket: Ticket, at: datetime, error: str) -> None:
         self._uow.forget(ticket)
         self._uow.stage_mark(tickets, "ticket_id", ticket.ticket_id, at, error[:ERROR_LENGTH])
+
+    def quarantined(self, ticket_id: str) -> bool | None:
+        return _quarantined(self._uow, tickets, "ticket_id", ticket_id)
+
+    def release(self, ticket_id: str) -> None:
+        self._uow.stage_mark(tickets, "ticket_id", ticket_id, None, None)
 
 
 class SqlPunishments:
@@ -128,12 +144,18 @@ class SqlPunishments:
         rows = claim_punishments(not self._uow.sqlite).rows(
             self._uow.link, {"until": until, "n": limit}
         )
-        return [self._uow.track(PUNISHMENTS, row) for row in rows]
+        return self._uow.claimed(PUNISHMENTS, rows)
 
     def quarantine(self, punishment: Punishment, at: datetime, error: str) -> None:
         self._uow.forget(punishment)
         key = punishment.punishment_id
         self._uow.stage_mark(punishments, "punishment_id", key, at, error[:ERROR_LENGTH])
+
+    def quarantined(self, punishment_id: str) -> bool | None:
+        return _quarantined(self._uow, punishments, "punishment_id", punishment_id)
+
+    def release(self, punishment_id: str) -> None:
+        self._uow.stage_mark(punishments, "punishment_id", punishment_id, None, None)
 
 
 class SqlShops:

@@ -213,6 +213,8 @@ class SqlReads(Reader):
             "oldest_overdue_at": oldest if oldest is None else as_utc(oldest),
             "next_deadline_at": upcoming if upcoming is None else as_utc(upcoming),
             "overdue_replies": governance["overdue_replies"],
+            "quarantined_tickets": governance["quarantined_tickets"],
+            "quarantined_punishments": governance["quarantined_punishments"],
             "quarantined": [
                 {"case_id": r.case_id, "at": iso(r.quarantined_at), "error": r.quarantine_error}
                 for r in quarantined
@@ -317,11 +319,23 @@ def _governance_backlog(connection: Any, now: datetime) -> dict[str, Any]:
             (tickets.c.deadline_at.is_(None)) | (tickets.c.deadline_at <= now),
         )
     ).scalar_one()
+    held = {}
+    for table, key in ((tickets, "ticket_id"), (punishments, "punishment_id")):
+        rows = connection.execute(
+            select(table.c[key], table.c.quarantined_at, table.c.quarantine_error)
+            .where(table.c.quarantined_at.is_not(None))
+            .order_by(table.c.quarantined_at, table.c[key])
+        ).all()
+        held[table.name] = [
+            {key: row[0], "at": iso(as_utc(row[1])), "error": row[2]} for row in rows
+        ]
     return {
         "overdue": overdue,
         "oldest": oldest,
         "upcoming": upcoming,
         "overdue_replies": int(replies),
+        "quarantined_tickets": held["tickets"],
+        "quarantined_punishments": held["punishments"],
     }
 
 

@@ -15,6 +15,7 @@ plain read is already a claim.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import datetime
@@ -59,6 +60,7 @@ from aftersale.domain.tickets.model import Punishment, Shop, Ticket
 from aftersale.errors import Conflict
 
 Aggregate = Order | Case | Message | Ticket | Punishment | Shop
+log = logging.getLogger("aftersale.timers")
 
 
 class SqlUnitOfWork:
@@ -84,6 +86,7 @@ class SqlUnitOfWork:
             "snapshots": [],
         }
         self._marks: list[tuple[Prepared, dict[str, Any]]] = []  # tickets', punishments'
+        self.set_aside = 0  # claimed rows that could not be read, quarantined (claimed())
 
         self._committed = False
         self.orders = _Orders(self)
@@ -212,6 +215,22 @@ class SqlUnitOfWork:
         self._seen[key] = (aggregate, state_of(aggregate))
         return aggregate
 
+    def claimed(self, mapped: Mapped[Any], rows: Sequence[Any]) -> list[Any]:
+        """The aggregates of claimed rows. A row that cannot be read (damaged data) is set
+        aside, quarantined by its key with the commit, instead of raised: one bad row must not
+        stop every sweep after it (no poison pill)."""
+        found = []
+        for row in rows:
+            try:
+                found.append(self.track(mapped, row))
+            except Exception as error:
+                key = getattr(row, mapped.key)
+                log.error("%s %s cannot be read, quarantined: %r", mapped.table.name, key, error)
+                why = f"unreadable row: {type(error).__name__}: {error}"
+                self.stage_mark(mapped.table, mapped.key, key, self._now(), why[:2000])
+                self.set_aside += 1
+        return found
+
     def add(self, mapped: Mapped[Any], aggregate: Any) -> None:
         self._added[(mapped.aggregate, mapped.key_of(aggregate))] = aggregate
 
@@ -221,8 +240,10 @@ class SqlUnitOfWork:
     def staged(self, what: str) -> list[dict[str, Any]]:
         return self._staged[what]
 
-    def stage_mark(self, table: Table, key: str, value: str, at: datetime, error: str) -> None:
-        """A quarantine of a ticket or a punishment, written with the commit."""
+    def stage_mark(
+        self, table: Table, key: str, value: str, at: datetime | None, error: str | None
+    ) -> None:
+        """A quarantine (or, with None, a release) of a row, written with the commit."""
         row = {"k": value, "at": at, "error": error}
         self._marks.append((quarantine_statement(table, key), row))
 
@@ -339,7 +360,7 @@ class _Cases:
         rows = claim_statement(not self._uow._sqlite).rows(
             self._uow.link, {"until": until, "n": limit}
         )
-        return [self._uow.track(CASES, row) for row in rows]
+        return self._uow.claimed(CASES, rows)
 
     def claim_reminders(
         self, now: datetime, until: datetime, states: Collection[str], limit: int

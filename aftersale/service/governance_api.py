@@ -38,6 +38,7 @@ class Tickets(Oversight):
     governance: GovernanceBook
     desk: TicketDesk
     _identified: Callable[[Actor, str | None], None]  # the engine's: who must name themselves
+    require_identity: bool
 
     def issue_ticket(
         self,
@@ -86,6 +87,8 @@ class Tickets(Oversight):
         who = Actor(check.choice(actor, "actor", frozenset(Actor.__members__)))
         if actor_id is not None:
             actor_id = check.identifier(actor_id, "actor_id")
+        elif who is Actor.seller and self.require_identity:
+            raise InvalidInput("actor_id is required for a seller: give the ticket's shop_id")
         self._identified(who, actor_id)
         return self.desk.act(ticket_id, wanted, who, fields, given, self._clamped, actor_id)
 

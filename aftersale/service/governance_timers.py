@@ -54,9 +54,9 @@ class GovernanceTimers:
                     )
                     uow.tickets.quarantine(ticket, self.clock.now(), _described(error))
                     quarantined += 1
-            if claimed:
+            if claimed or uow.set_aside:
                 uow.commit()
-            return taken, len(claimed), quarantined
+            return taken, len(claimed) + uow.set_aside, quarantined + uow.set_aside
 
     def punishments(self, until: datetime, size: int) -> tuple[int, int, int]:
         """Claim up to ``size`` running punishments past their planned end and end them."""
@@ -75,9 +75,9 @@ class GovernanceTimers:
                     )
                     uow.punishments.quarantine(punishment, self.clock.now(), _described(error))
                     quarantined += 1
-            if claimed:
+            if claimed or uow.set_aside:
                 uow.commit()
-            return taken, len(claimed), quarantined
+            return taken, len(claimed) + uow.set_aside, quarantined + uow.set_aside
 
 
 def _described(error: Exception) -> str:

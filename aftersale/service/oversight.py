@@ -207,6 +207,31 @@ class Oversight:
             uow.commit()
         return True
 
+    def retry_ticket(self, ticket_id: str) -> bool:
+        """Put a quarantined ticket back in the sweep; False when it was not quarantined."""
+        ticket_id = check.identifier(ticket_id, "ticket_id")
+        with self.storage.unit_of_work() as uow:
+            held = uow.tickets.quarantined(ticket_id)
+            if held is None:
+                raise NotFound(f"no ticket {ticket_id}")
+            if held:
+                uow.tickets.release(ticket_id)
+                uow.commit()
+        return held
+
+    def retry_punishment(self, punishment_id: str) -> bool:
+        """Put a quarantined punishment (``{ticket_id}/{kind}``) back in the sweep; False
+        when it was not quarantined."""
+        punishment_id = check.text(punishment_id, "punishment_id", 2 * 128 + 1)
+        with self.storage.unit_of_work() as uow:
+            held = uow.punishments.quarantined(punishment_id)
+            if held is None:
+                raise NotFound(f"no punishment {punishment_id}")
+            if held:
+                uow.punishments.release(punishment_id)
+                uow.commit()
+        return held
+
     def policy_versions(self) -> list[dict[str, Any]]:
         """The policy versions of the database, oldest first: when each was stored, how many
         cases are pinned to it, how many of those are still open (in a state that is not

@@ -109,7 +109,7 @@ class TimerSweep:
         with self.storage.unit_of_work() as uow:
             claimed = uow.cases.claim_due(until, size)
             if not claimed:
-                return 0, 0, 0
+                return _set_aside(uow)
             by_order = uow.orders.get_many(sorted({case.order_id for case in claimed}))
             horizon = _key(claimed[-1])
             queue = [(_key(case), index) for index, case in enumerate(claimed)]
@@ -133,7 +133,8 @@ class TimerSweep:
                 if chained and _key(case) <= horizon:
                     heapq.heappush(queue, (_key(case), index))
             uow.commit()
-            return sum(fired.values()), len(claimed), quarantined
+            aside = uow.set_aside
+            return sum(fired.values()), len(claimed) + aside, quarantined + aside
 
     def _time_out(self, uow: UnitOfWork, case: Case, order: Order | None) -> None:
         if order is None:
@@ -158,6 +159,15 @@ class TimerSweep:
         if order is not None and before is not None:
             for name, value in before.items():
                 setattr(order, name, value)
+
+
+def _set_aside(uow: UnitOfWork) -> tuple[int, int, int]:
+    """A claim that found only rows it could not read: their quarantine committed, and
+    counted as claimed, so the sweep goes on to the rows behind them."""
+    if not uow.set_aside:
+        return 0, 0, 0
+    uow.commit()
+    return 0, uow.set_aside, uow.set_aside
 
 
 def _state_of(order: Order) -> dict[str, Any]:

@@ -43,6 +43,12 @@ class MemoryTickets(MemoryRepository[Ticket]):
         self._uow.forget(ticket)
         self._staged.marks.append((self._table, ticket.ticket_id, _marks(at, error)))
 
+    def quarantined(self, ticket_id: str) -> bool | None:
+        return _quarantined(self._table, ticket_id)
+
+    def release(self, ticket_id: str) -> None:
+        self._staged.marks.append((self._table, ticket_id, dict.fromkeys(_MARKS)))
+
 
 class MemoryPunishments(MemoryRepository[Punishment]):
     def __init__(self, uow: MemoryUnitOfWork, db: Database, staged: Staged) -> None:
@@ -63,6 +69,12 @@ class MemoryPunishments(MemoryRepository[Punishment]):
     def quarantine(self, punishment: Punishment, at: datetime, error: str) -> None:
         self._uow.forget(punishment)
         self._staged.marks.append((self._table, punishment.punishment_id, _marks(at, error)))
+
+    def quarantined(self, punishment_id: str) -> bool | None:
+        return _quarantined(self._table, punishment_id)
+
+    def release(self, punishment_id: str) -> None:
+        self._staged.marks.append((self._table, punishment_id, dict.fromkeys(_MARKS)))
 
 
 class MemoryShops(MemoryRepository[Shop]):
@@ -106,7 +118,15 @@ def _claim(
             and row.get("ended_at") is None
         )
         claimed = db.claim(due, limit, uow, table, deadline)
-    return [uow.track(table, row) for row in claimed]
+    return uow.claimed(table, claimed)
+
+
+_MARKS = ("quarantined_at", "quarantine_error")
+
+
+def _quarantined(table: Table[Any], key: str) -> bool | None:
+    row = table.rows.get(key)
+    return None if row is None else row["quarantined_at"] is not None
 
 
 def _marks(at: datetime, error: str) -> Row:

@@ -141,6 +141,10 @@ class MemoryReads:
         with self._db.lock:
             rows = self._db.cases.rows.values()
             quarantined = [row for row in rows if row["quarantined_at"] is not None]
+            held = {
+                table.noun: [row for row in table.rows.values() if row["quarantined_at"]]
+                for table in (self._db.tickets, self._db.punishments)
+            }
             replies = sum(
                 1
                 for row in self._db.tickets.rows.values()
@@ -153,6 +157,8 @@ class MemoryReads:
             "oldest_overdue_at": min(overdue, default=None),
             "next_deadline_at": min((d for d in deadlines if d > now), default=None),
             "overdue_replies": replies,
+            "quarantined_tickets": _held(held["ticket"], "ticket_id"),
+            "quarantined_punishments": _held(held["punishment"], "punishment_id"),
             "quarantined": [
                 {
                     "case_id": r["case_id"],
@@ -251,3 +257,11 @@ class MemoryReads:
                 usage["open_cases"] += int(row["state"] not in terminal)
         rows = [{"version": version, **row} for version, row in found.items()]
         return sorted(rows, key=lambda row: (iso(row["stored_at"]) or "~", row["version"]))
+
+
+def _held(rows: list[Row], key: str) -> list[dict[str, Any]]:
+    rows = sorted(rows, key=lambda row: (row["quarantined_at"], row[key]))
+    return [
+        {key: row[key], "at": iso(row["quarantined_at"]), "error": row["quarantine_error"]}
+        for row in rows
+    ]

@@ -67,7 +67,7 @@ class MemoryCases(MemoryRepository[Case]):
                 and row["quarantined_at"] is None
             )
             claimed = db.claim(due, limit, self._uow)
-        return [self._uow.track(self._table, row) for row in claimed]
+        return self._uow.claimed(self._table, claimed)
 
     def claim_reminders(
         self, now: datetime, until: datetime, states: Collection[str], limit: int

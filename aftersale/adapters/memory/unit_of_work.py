@@ -71,6 +71,7 @@ class MemoryUnitOfWork:
         self._added: dict[tuple[type, str], Aggregate] = {}
         self._staged = staged = Staged()
         self._committed = False
+        self.set_aside = 0  # claimed rows that could not be read, quarantined (claimed())
         self.orders: Orders = MemoryOrders(self, db.orders)
         self.cases: Cases = MemoryCases(self, db, staged)
         self.messages: Messages = MemoryRepository(self, db.messages)
@@ -153,6 +154,23 @@ class MemoryUnitOfWork:
         aggregate = table.load(row)
         self._seen[(table.aggregate, key)] = (aggregate, state_of(aggregate))
         return aggregate
+
+    def claimed(self, table: Table[Any], rows: Sequence[Row]) -> list[Any]:
+        """The aggregates of claimed rows; a row that cannot be read is quarantined by its
+        key with the commit, as the SQL unit of work does (no poison pill)."""
+        found = []
+        for row in rows:
+            try:
+                found.append(self.track(table, row))
+            except Exception as error:
+                why = f"unreadable row: {type(error).__name__}: {error}"[:2000]
+                marks = {"quarantined_at": utc(self._now()), "quarantine_error": why}
+                if table is self._db.cases:
+                    self._staged.quarantines.append((row[table.key], marks))
+                else:
+                    self._staged.marks.append((table, row[table.key], marks))
+                self.set_aside += 1
+        return found
 
     def add(self, table: Table[A], aggregate: A) -> None:
         self._added[(table.aggregate, table.key_of(aggregate))] = aggregate
