@@ -2,7 +2,8 @@
 
 Exit status, for every command, from one table (``cli_options.EXIT_STATUS``): 0 done, 1 a
 command or line was refused, 2 bad options, an unreadable file or an invalid policy, 3 the
-database failed. The ``health`` group lives in ``cli_health``.
+database failed. The ``health`` group lives in ``cli_health``; the ``ticket`` and ``shop``
+groups in ``cli_ticket``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from aftersale.cli_options import (
     parse_instant,
 )
 from aftersale.cli_policy import policy
+from aftersale.cli_ticket import shop, ticket
 from aftersale.daemon_workers import MAX_WORKERS
 from aftersale.errors import AfterSaleError
 from aftersale.replay import ReplayResult, example_names, read_scenario, replay
@@ -297,8 +299,8 @@ def verify(db_url: str | None, as_json: bool) -> None:
 @db_option
 @json_option
 def status(db_url: str | None, as_json: bool) -> None:
-    """The timers' backlog (overdue deadlines, oldest lag, next deadline, quarantined cases)
-    and each shop's latest daily snapshot."""
+    """The timers' backlog (overdue deadlines, oldest lag, next deadline, quarantined cases),
+    the platform's overdue ticket replies and each shop's latest daily snapshot."""
     backlog = operator_engine(db_url).status()
     if as_json:
         render.print_json(backlog)
@@ -310,6 +312,10 @@ def status(db_url: str | None, as_json: bool) -> None:
     )
     for stuck in backlog["quarantined"]:
         render.console.print(f"  {stuck['case_id']} since {stuck['at']}: {stuck['error']}")
+    render.console.print(  # the platform is late: nothing is decided for it (governance.md)
+        f"platform replies overdue: {backlog['overdue_replies']} "
+        "(tickets under review past their SLA)"
+    )
     taken = sorted(backlog["last_snapshots"].values())
     render.console.print(
         f"snapshots: {len(taken)} shops, the latest of each taken {taken[0]} to {taken[-1]} "
@@ -338,6 +344,8 @@ def order_show(order_id: str, db_url: str | None, as_json: bool) -> None:
 cli.add_command(case)
 cli.add_command(health)
 cli.add_command(policy)
+cli.add_command(ticket)
+cli.add_command(shop)
 
 
 def _print_replay(result: ReplayResult, as_json: bool) -> None:

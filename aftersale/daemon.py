@@ -286,6 +286,7 @@ class Daemon:
             "lag_seconds": round(backlog["oldest_lag_seconds"], 3),
             "quarantined": len(backlog["quarantined"]),
             "next_deadline_at": backlog["next_deadline_at"],
+            "overdue_replies": backlog["overdue_replies"],  # the platform's, not the timers'
             **fields,
         }
         log.info("alive", extra=record("heartbeat", fields))

@@ -6,12 +6,14 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from aftersale.clock import iso
 from aftersale.domain.model import SELLER_WAITING_STATES, TERMINAL_STATES, Kind
 from aftersale.fitted_table import Field, FittedTable
 
@@ -333,3 +335,124 @@ def trend_table(shop_id: str, trend: Sequence[dict[str, Any]]) -> Table:
             "clearance risk" if day["alert_open"] else "",
         )
     return table
+
+
+# -- governance: tickets and shops (governance.md) -----------------------------------------
+
+TICKET_FIELDS = (
+    *(Field("ticket", is_id=True), Field("shop", is_id=True), Field("order", is_id=True)),
+    *(Field("category"), Field("points", numeric=True), Field("state")),
+    *(Field("appeals", numeric=True), Field("deadline")),
+)
+
+
+def ticket_table(tickets: Iterable[dict[str, Any]], title: str = "tickets") -> FittedTable:
+    rows = [
+        (
+            ticket["ticket_id"],
+            ticket["shop_id"],
+            ticket["order_id"] or "-",
+            ticket["category"],
+            str(ticket["points"]),
+            ticket["state"],
+            str(ticket["appeals"]),
+            ticket["deadline_at"] or "-",
+        )
+        for ticket in tickets
+    ]
+    return FittedTable(title, TICKET_FIELDS, ((0, 1, 2), (3, 4), (5, 6), (7,)), rows)
+
+
+def print_ticket_page(tickets: Sequence[dict[str, Any]], following: str | None) -> None:
+    """A page of ``aftersale ticket list``, and how to read the next one."""
+    console.print(ticket_table(tickets))
+    if not tickets:
+        console.print("no tickets", markup=False)
+    elif following is None:
+        console.print(f"{len(tickets)} ticket(s), no more", markup=False)
+    else:
+        console.print(
+            f"{len(tickets)} ticket(s) shown; more: run with --after {following}", markup=False
+        )
+
+
+TICKET_HISTORY_FIELDS = (
+    *(Field("at"), Field("action"), Field("from"), Field("to")),
+    *(Field("actor"), Field("round", numeric=True)),
+)
+
+
+def print_ticket(ticket: dict[str, Any]) -> None:
+    """A ticket: what it is for, its state and deadline, what may come next, its history."""
+    order = "" if ticket["order_id"] is None else f" (order {escape(ticket['order_id'])})"
+    console.print(
+        f"[bold]{escape(ticket['ticket_id'])}[/] {ticket['category']} ticket against shop "
+        f"{escape(ticket['shop_id'])}{order}: [bold]{ticket['state']}[/], "
+        f"{ticket['points']} points, {ticket['appeals']} appeal(s)"
+    )
+    console.print(
+        f"issued {ticket['issued_at']} by {ticket['source']}, governance "
+        f"{ticket['policy_version']}",
+        markup=False,
+    )
+    console.print(f"reason: {ticket['reason']}", markup=False)
+    metric = ticket.get("metric")
+    if metric is not None:
+        examples = ", ".join(metric["examples"]) or "none"
+        value = "no data" if metric["value"] is None else f"{metric['value']:.2%}"
+        console.print(
+            f"metric: {metric['metric']} {value} of {metric['denominator']} "
+            f"(examples: {examples})",
+            markup=False,
+        )
+    if ticket["deadline_at"]:
+        console.print(f"deadline {ticket['deadline_at']}: then {ticket['deadline_action']}")
+    allowed = [f"{a['action']} ({', '.join(a['actors'])})" for a in ticket["allowed_actions"]]
+    console.print("allowed next: " + (", ".join(allowed) or "nothing (terminal)"))
+    rows = [
+        (
+            step["at"],
+            step["action"],
+            step["from"] or "-",
+            step["to"],
+            step["actor"] + (" (auto)" if step["auto"] else ""),
+            str(step["round"]),
+        )
+        for step in ticket.get("history", [])
+    ]
+    narrow = ((0,), (1, 4), (2, 3), (5,))
+    console.print(FittedTable("history", TICKET_HISTORY_FIELDS, narrow, rows))
+
+
+PUNISHMENT_FIELDS = (
+    *(Field("punishment"), Field("started"), Field("ends"), Field("ended")),
+    Field("cause", is_id=True),
+)
+
+
+def print_shop(shop: dict[str, Any], at: datetime | None = None) -> None:
+    """A shop's governance: its market, active points as of ``at`` (None: now), punishments."""
+    as_of = "now" if at is None else iso(at)
+    console.print(
+        f"[bold]shop {escape(shop['shop_id'])}[/] (market {shop['market']}): "
+        f"{shop['active_points']} active points as of {as_of}"
+    )
+    rows = [
+        (
+            punishment["kind"],
+            punishment["started_at"],
+            punishment["ends_at"],
+            _ended(punishment),
+            punishment["cause_ticket_id"],
+        )
+        for punishment in shop["punishments"]
+    ]
+    console.print(FittedTable("punishments", PUNISHMENT_FIELDS, ((0, 4), (1, 2), (3,)), rows))
+    if not rows:
+        console.print("no punishments", markup=False)
+
+
+def _ended(punishment: dict[str, Any]) -> str:
+    if punishment["ended_at"] is None:
+        return "-"
+    return str(punishment["ended_at"]) + (" (early)" if punishment["ended_early"] else "")
