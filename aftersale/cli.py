@@ -312,6 +312,12 @@ def status(db_url: str | None, as_json: bool) -> None:
     )
     for stuck in backlog["quarantined"]:
         render.console.print(f"  {stuck['case_id']} since {stuck['at']}: {stuck['error']}")
+    for noun, key in (("tickets", "ticket_id"), ("punishments", "punishment_id")):
+        held = backlog[f"quarantined_{noun}"]
+        if held:  # `aftersale ticket retry ID` / `ticket retry-punishment ID` puts one back
+            render.console.print(f"quarantined {noun}: {len(held)}")
+        for stuck in held:
+            render.console.print(f"  {stuck[key]} since {stuck['at']}: {stuck['error']}")
     render.console.print(  # the platform is late: nothing is decided for it (governance.md)
         f"platform replies overdue: {backlog['overdue_replies']} "
         "(tickets under review past their SLA)"

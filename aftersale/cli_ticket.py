@@ -131,6 +131,27 @@ def ticket_show(ticket_id: str, db_url: str | None, as_json: bool) -> None:
     render.print_json(view) if as_json else render.print_ticket(view)
 
 
+@ticket.command("retry")
+@click.argument("ticket_id")
+@db_option
+def ticket_retry(ticket_id: str, db_url: str | None) -> None:
+    """Put a quarantined ticket back in the sweep."""
+    with options_checked():
+        released = operator_engine(db_url).retry_ticket(ticket_id)
+    click.echo(f"{ticket_id}: {'back in the sweep' if released else 'was not quarantined'}")
+
+
+@ticket.command("retry-punishment")
+@click.argument("punishment_id")
+@db_option
+def ticket_retry_punishment(punishment_id: str, db_url: str | None) -> None:
+    """Put a quarantined punishment (TICKET_ID/KIND) back in the sweep."""
+    with options_checked():
+        released = operator_engine(db_url).retry_punishment(punishment_id)
+    state = "back in the sweep" if released else "was not quarantined"
+    click.echo(f"{punishment_id}: {state}")
+
+
 @ticket.command("list")
 @click.option("--shop", default=None)
 @click.option("--state", default=None)

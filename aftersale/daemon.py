@@ -284,7 +284,9 @@ class Daemon:
         fields = {
             "overdue": backlog["overdue"],
             "lag_seconds": round(backlog["oldest_lag_seconds"], 3),
-            "quarantined": len(backlog["quarantined"]),
+            "quarantined": len(backlog["quarantined"])
+            + len(backlog["quarantined_tickets"])
+            + len(backlog["quarantined_punishments"]),
             "next_deadline_at": backlog["next_deadline_at"],
             "overdue_replies": backlog["overdue_replies"],  # the platform's, not the timers'
             **fields,

@@ -4,6 +4,7 @@ option naming what is wrong (exit 2) or the engine's refusal (exit 1), never a t
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -463,3 +464,31 @@ def test_a_breach_rules_ticket_shows_the_reading_that_fired_it(tmp_path: Path) -
     assert "metric: late_dispatch_rate 100.00% of 10 (examples: US-" in shown.stdout
     system_row = next(row for row in shown.stdout.splitlines() if " issue " in row)
     assert "system" in system_row
+
+
+def test_a_ticket_the_sweep_cannot_read_is_listed_by_status_and_retried_by_an_operator(
+    shops: Path,
+) -> None:
+    assert _run(shops, *ISSUE_LATE_DISPATCH).returncode == 0
+    db = shops / "ops.db"
+    with sqlite3.connect(db) as connection:  # damaged by hand: a state no workflow has
+        connection.execute("UPDATE tickets SET state = 'bogus' WHERE ticket_id = 'TK-LATE'")
+    once = _run(shops, "daemon", "--once", "--db", f"sqlite:///{db}", "--remind-before", "0")
+    assert once.returncode == 0, once.stderr  # the sweep goes on past it
+    held = _ok(shops, "status")["quarantined_tickets"]
+    assert [entry["ticket_id"] for entry in held] == ["TK-LATE"]
+    assert "bogus" in held[0]["error"]
+    human = _run(shops, "status").stdout
+    assert "quarantined tickets: 1" in human and "TK-LATE since" in human
+
+    with sqlite3.connect(db) as connection:  # the operator repairs the row
+        connection.execute("UPDATE tickets SET state = 'issued' WHERE ticket_id = 'TK-LATE'")
+    retried = _run(shops, "ticket", "retry", "TK-LATE")
+    assert retried.returncode == 0 and "TK-LATE: back in the sweep" in retried.stdout
+    again = _run(shops, "ticket", "retry", "TK-LATE")
+    assert "TK-LATE: was not quarantined" in again.stdout
+    _refused(_run(shops, "ticket", "retry", "TK-NONE"), 1, "no ticket TK-NONE")
+    assert _run(shops, "daemon", "--once", "--db", f"sqlite:///{db}").returncode == 0
+    ticket = _ok(shops, "ticket", "show", "TK-LATE")
+    assert [entry["action"] for entry in ticket["history"]] == ["issue", "appeal_window_timeout"]
+    assert _ok(shops, "status")["quarantined_tickets"] == []
