@@ -41,13 +41,20 @@ FIRST_ORDER = Prepared(
     .order_by(orders.c.paid_at, orders.c.order_id)
     .limit(1)
 )
-TICKETS_DUE = select(tickets.c.ticket_id).where(
-    tickets.c.deadline_at <= bindparam("until"), tickets.c.quarantined_at.is_(None)
+# whether a claim could find anything (asked before every sweep: compiled once)
+ANY_TICKET_DUE = Prepared(
+    select(tickets.c.ticket_id)
+    .where(tickets.c.deadline_at <= bindparam("until"), tickets.c.quarantined_at.is_(None))
+    .limit(1)
 )
-PUNISHMENTS_DUE = select(punishments.c.punishment_id).where(
-    punishments.c.ended_at.is_(None),
-    punishments.c.ends_at <= bindparam("until"),
-    punishments.c.quarantined_at.is_(None),
+ANY_PUNISHMENT_DUE = Prepared(
+    select(punishments.c.punishment_id)
+    .where(
+        punishments.c.ended_at.is_(None),
+        punishments.c.ends_at <= bindparam("until"),
+        punishments.c.quarantined_at.is_(None),
+    )
+    .limit(1)
 )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Row, Table, Text, case, cast, func, select, type_co
 from sqlalchemy.types import NullType
 
 from aftersale.adapters.cursor import after_params, parse_cursor, token
-from aftersale.adapters.governance_rows import PUNISHMENTS_DUE, TICKETS_DUE
+from aftersale.adapters.governance_rows import ANY_PUNISHMENT_DUE, ANY_TICKET_DUE
 from aftersale.adapters.mapping import CASES, ORDERS, PUNISHMENTS, SHOPS, TICKETS
 from aftersale.adapters.outbox import AFTER, from_another_server, held_back
 from aftersale.adapters.reading import Reader
@@ -51,8 +51,8 @@ class SqlReads(Reader):
         with self._reading() as connection:
             return (
                 ANY_DUE.first(connection, params) is not None
-                or connection.execute(TICKETS_DUE.limit(1), params).first() is not None
-                or connection.execute(PUNISHMENTS_DUE.limit(1), params).first() is not None
+                or ANY_TICKET_DUE.first(connection, params) is not None
+                or ANY_PUNISHMENT_DUE.first(connection, params) is not None
             )
 
     def ticket(self, ticket_id: str) -> Ticket | None:
