@@ -11,6 +11,8 @@ checked against the rows the engine keeps, and every transition against the work
     ledger     the refund ledger folded from the events: lines, refunds, money back, offers
     timeline   when each case was opened, against its order's facts and the order's other cases
     messages   chat messages against their events
+    governance tickets against their events and pinned settings (tickets), punishments
+               against theirs and the points that started them (punishments), shop rows
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aftersale.domain.invariants.base import Violation
+from aftersale.domain.invariants.governance import check_governance
 from aftersale.domain.invariants.history import check_case
 from aftersale.domain.invariants.ledger import check_ledger
 from aftersale.domain.invariants.messages import check_messages
@@ -30,13 +33,21 @@ from aftersale.domain.invariants.reading import Snapshot
 from aftersale.domain.invariants.timeline import Story, check_timeline
 from aftersale.domain.model import Order
 from aftersale.domain.policy import Policy
+from aftersale.domain.tickets.settings import GovernanceSettings
 
 __all__ = ["Snapshot", "Violation", "check_case", "check_orders", "check_snapshot"]
 
 
-def check_snapshot(snapshot: Snapshot, policies: Mapping[str, Policy | None]) -> list[Violation]:
+def check_snapshot(
+    snapshot: Snapshot,
+    policies: Mapping[str, Policy | None],
+    governance: Mapping[str, GovernanceSettings | None] | None = None,
+    in_force: Policy | None = None,
+) -> list[Violation]:
     """Every violation in one consistent snapshot of the database; ``policies`` holds each
-    stored policy version (None when its document could not be read)."""
+    stored policy version and ``governance`` each stored governance settings version (None
+    when its document could not be read). The markets of the stored policies, and of the
+    policy ``in_force`` (stored only once a case is opened under it), time tickets' SLAs."""
     skipped = snapshot.skipped
     found = list(snapshot.unreadable)
     cases = [c for c in snapshot.cases.values() if f"case {c.case_id}" not in skipped]
@@ -71,6 +82,10 @@ def check_snapshot(snapshot: Snapshot, policies: Mapping[str, Policy | None]) ->
         found += check_timeline(order, facts, on_order, policies)
         found += check_ledger(order, facts, on_order, _decimals(order, on_order, policies))
     found += check_messages(snapshot.messages, snapshot.message_facts, skipped)
+    calendars = [policy for _, policy in sorted(policies.items()) if policy is not None]
+    if in_force is not None:
+        calendars.append(in_force)
+    found += check_governance(snapshot, governance or {}, calendars)
     return found
 
 

@@ -19,6 +19,11 @@ from typing import Any
 from aftersale.domain import events as ev
 from aftersale.domain.invariants import entries
 from aftersale.domain.invariants.base import Violation
+from aftersale.domain.invariants.ticket_rows import (
+    GOVERNANCE_EVENTS,
+    GovernanceRows,
+    governance_concerns,
+)
 from aftersale.domain.invariants.values import (
     Unreadable,
     amount,
@@ -118,6 +123,7 @@ class Snapshot:
     messages: dict[str, Message] = field(default_factory=dict)
     message_facts: dict[str, list[Fact]] = field(default_factory=dict)  # by message id
     policy_documents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    governance: GovernanceRows = field(default_factory=GovernanceRows)  # shops, tickets...
     unreadable: list[Violation] = field(default_factory=list)
     skipped: set[str] = field(default_factory=set)  # subjects no other check looks at
 
@@ -136,6 +142,9 @@ def _why(table: str, row: Raw, error: Exception) -> str:
     why = f"data lacks {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
     if table != "events":
         return why
+    if row.get("type") in GOVERNANCE_EVENTS:
+        concerning = ", ".join(sorted(governance_concerns(row)))
+        return f"{row.get('type')} event ({concerning or 'no ticket or shop'}): {why}"
     about = [
         f"{name} {row.get(key)}" for name, key in (("case", "case_id"), ("order", "order_id"))
     ]
@@ -167,6 +176,9 @@ def _event(snapshot: Snapshot, row: Raw) -> None:
     order_id = maybe_text(row["order_id"], "order_id")
     shop_id = maybe_text(row["shop_id"], "shop_id")
     data = document(row["data"], "data")
+    if kind in GOVERNANCE_EVENTS:
+        snapshot.governance.event(seq, kind, at, order_id, shop_id, data)
+        return
     if kind == ev.CASE_TRANSITION:
         step = _step(seq, at, text(row["case_id"], "case_id"), order_id, shop_id, data)
         snapshot.steps.setdefault(step.case_id, []).append(step)
@@ -280,7 +292,10 @@ def _named(prefix: str, key: str) -> Callable[[Raw], str]:
 
 
 def _concerned(row: Raw) -> set[str]:
-    """The case, order and message a damaged row is about, as far as they can be told."""
+    """The case, order and message a damaged row is about, as far as they can be told (a
+    ticket's or punishment's event: that ticket or punishment)."""
+    if row.get("type") in GOVERNANCE_EVENTS:
+        return governance_concerns(row)
     subjects = {
         f"{prefix} {row[key]}"
         for prefix, key in (("case", "case_id"), ("order", "order_id"))
@@ -302,4 +317,19 @@ READERS: dict[str, Reader] = {
     "events": (_event, _named("event", "seq"), _concerned),
     "messages": (_message, _named("message", "message_id"), _concerned),
     "policies": (_policy, _named("policy", "version"), lambda row: set()),
+    "shops": (
+        lambda snapshot, row: snapshot.governance.shop(row),
+        _named("shop", "shop_id"),
+        lambda row: set(),
+    ),
+    "tickets": (
+        lambda snapshot, row: snapshot.governance.ticket(row),
+        _named("ticket", "ticket_id"),
+        lambda row: set(),
+    ),
+    "punishments": (
+        lambda snapshot, row: snapshot.governance.punishment(row),
+        _named("punishment", "punishment_id"),
+        lambda row: set(),
+    ),
 }
