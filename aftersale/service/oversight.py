@@ -194,7 +194,10 @@ class Oversight:
     def verify(self) -> list[dict[str, str]]:
         """Every violation of the invariants in the database (empty when all hold), read as
         one consistent snapshot (:mod:`aftersale.service.verification`)."""
-        return [violation.as_dict() for violation in verification.verify(self.storage.reads)]
+        return [
+            violation.as_dict()
+            for violation in verification.verify(self.storage.reads, self.policies.current)
+        ]
 
     def retry_case(self, case_id: str) -> bool:
         """Put a quarantined case back in the sweep; False when it was not quarantined."""
