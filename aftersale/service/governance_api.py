@@ -66,7 +66,7 @@ class Tickets(Oversight):
             note=note,
             evidence=evidence,
         )
-        return self.desk.issue(request, self._command_at(at))
+        return self.desk.issue(request, self._not_ahead(at), self._clamped)
 
     def act_ticket(
         self,

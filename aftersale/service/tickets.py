@@ -51,7 +51,12 @@ class TicketDesk:
 
     # -- commands -------------------------------------------------------------------------
 
-    def issue(self, request: TicketRequest, when: datetime) -> dict[str, Any]:
+    def issue(
+        self,
+        request: TicketRequest,
+        given: datetime | None,
+        now: Callable[[datetime | None], datetime],
+    ) -> dict[str, Any]:
         """The platform's ticket (governance.md's errors after ``invalid_input``, in order:
         the repeat or ``conflict``, ``not_found``, ``out_of_order``)."""
 
@@ -65,6 +70,9 @@ class TicketDesk:
                         raise _Refused(error) from None
                     return ticket_view(known)
                 shop = self.shop_of(uow, request.shop_id)
+                # "now" is read with the shop in hand, so a writer that moved its points while
+                # this one waited (and lost the race for it) is never in this one's future
+                when = now(given)
                 if request.order_id is not None:
                     order = uow.orders.get(request.order_id)
                     if order is None or order.shop_id != shop.shop_id:

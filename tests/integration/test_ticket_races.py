@@ -1,0 +1,182 @@
+"""Tickets and punishments under concurrent writers (governance.md): every change of a shop's
+points races on the shop's row, so however commands interleave a milestone starts its
+punishment once, an identical issue is one ticket, and a deadline is taken once.
+
+Threads with engines of their own (their own connection pools, as processes would have),
+released together by a barrier, on memory, an SQLite file and a real PostgreSQL; and writer
+processes on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+
+import aftersale
+from aftersale import AfterSale, CommandRefused, VirtualClock
+from tests.conftest import AFTER_EVERY_INSTANT
+from tests.integration.racing import at_once
+from tests.integration.ticketing import ISSUED, TICK, appeal, events_of, issue, shop
+
+THREADS = 4
+ROUNDS = 6
+
+
+class TickingClock:
+    """Real time in miniature: each reading is a microsecond after the one before, whichever
+    thread reads it, so two commands that run at once take different instants."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            self._now += TICK
+            return self._now
+
+
+def _engines(url: str, clock: Any) -> list[AfterSale]:
+    first = aftersale.connect(url, clock=clock, require_identity=False)
+    rest = [
+        aftersale.connect(url, clock=clock, require_identity=False, migrate=False)
+        for _ in range(THREADS - 1)
+    ]
+    return [first, *rest]
+
+
+def _started(engine: AfterSale, shop_id: str) -> list[tuple[str, str]]:
+    return [
+        (e["kind"], e["cause_ticket_id"])
+        for e in events_of(engine, "punishment.started")
+        if e["shop_id"] == shop_id
+    ]
+
+
+def test_different_tickets_crossing_a_milestone_together_start_one_punishment(
+    db_url: str,
+) -> None:
+    engines = _engines(db_url, VirtualClock(AFTER_EVERY_INSTANT))
+    for round_ in range(ROUNDS):
+        shop_id = shop(engines[0], f"shop-{round_}")
+        if round_ % 2:  # half the shops have no row yet: the racers create it together
+            issue(engines[0], f"TK-{round_}-base", shop_id, 8, ISSUED)
+        points = 1 if round_ % 2 else 3  # 8 + 4 x 1, or 4 x 3: 12 together
+        views = at_once(
+            [
+                partial(issue, e, f"TK-{shop_id}-{n}", shop_id, points, ISSUED)
+                for n, e in enumerate(engines)
+            ]
+        )
+        assert all(isinstance(view, dict) for view in views), views
+        started = _started(engines[0], shop_id)
+        assert [kind for kind, _ in started] == ["campaign_ban"], started
+        assert engines[0].shop(shop_id, at=ISSUED)["active_points"] == 12
+
+
+def test_the_same_ticket_issued_at_once_is_one_ticket_and_every_call_succeeds(
+    db_url: str,
+) -> None:
+    engines = _engines(db_url, VirtualClock(AFTER_EVERY_INSTANT))
+    shop_id = shop(engines[0], "shop-harbour")
+    for round_ in range(ROUNDS):
+        at = ISSUED + timedelta(minutes=round_)
+        views = at_once([partial(issue, e, f"TK-{round_}", shop_id, 2, at) for e in engines])
+        assert all(isinstance(view, dict) for view in views), views
+        assert len({view["ticket_id"] for view in views}) == 1
+    issued = [e for e in events_of(engines[0], "ticket.transition") if e["action"] == "issue"]
+    assert len(issued) == ROUNDS
+    assert _started(engines[0], shop_id) == [("campaign_ban", f"TK-{ROUNDS - 1}")]  # at 12
+    assert engines[0].shop(shop_id, at=ISSUED + timedelta(hours=1))["active_points"] == 12
+
+
+def test_tickets_issued_at_once_without_an_instant_all_land(db_url: str) -> None:
+    """A command with no ``at`` takes the clock's now; losing a race for the shop's row must
+    not leave it dated before the winner's change, refused as out of order."""
+    engines = _engines(db_url, TickingClock(AFTER_EVERY_INSTANT))
+    shop_id = shop(engines[0], "shop-harbour", at=ISSUED)
+    for round_ in range(ROUNDS):
+        views = at_once(
+            [
+                partial(e.issue_ticket, f"TK-{round_}-{n}", shop_id, "service", "slow", 1)
+                for n, e in enumerate(engines)
+            ]
+        )
+        assert all(isinstance(view, dict) for view in views), views
+    assert len(engines[0].tickets(shop_id=shop_id)) == ROUNDS * THREADS
+
+
+def test_an_appeal_racing_the_sweep_at_the_windows_end_has_exactly_one_winner(
+    db_url: str,
+) -> None:
+    engines = _engines(db_url, VirtualClock(AFTER_EVERY_INSTANT))
+    seller, daemon = engines[0], engines[1]
+    shop_id = shop(seller, "shop-harbour")
+    for round_ in range(ROUNDS):
+        ticket_id = f"TK-{round_}"
+        issued = ISSUED + timedelta(minutes=round_)
+        issue(seller, ticket_id, shop_id, 1, issued)
+        end = issued + timedelta(days=30)
+        appeal_at = end - TICK if round_ % 2 else end  # a moment before, or at the end
+        appealed, taken = at_once(
+            [partial(appeal, seller, ticket_id, appeal_at), partial(daemon.fire_due, end)]
+        )
+        actions = [step["action"] for step in seller.ticket(ticket_id)["history"]]
+        assert actions in (["issue", "appeal"], ["issue", "appeal_window_timeout"]), actions
+        if actions[-1] == "appeal":
+            assert isinstance(appealed, dict) and appeal_at < end
+        else:
+            assert isinstance(appealed, CommandRefused), appealed
+            # the window closed first: at its end, or a moment after the appeal's instant
+            assert appealed.code in ("conflict", "not_allowed", "out_of_order"), appealed
+            assert isinstance(taken, int)
+    moves = [(e["ticket_id"], e["action"]) for e in events_of(seller, "ticket.transition")]
+    assert len(moves) == len(set(moves))  # nothing doubled
+
+
+WRITER = """
+import sys
+from datetime import UTC, datetime, timedelta
+
+import aftersale
+
+url, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+engine = aftersale.connect(url, require_identity=False, migrate=False)
+refused = []
+for n in range(count):
+    try:
+        engine.issue_ticket(f"TK-{name}-{n}", "shop-harbour", "service", "slow replies", 1)
+    except aftersale.CommandRefused as error:
+        refused.append(f"{error.code}: {error}")
+print("\\n".join(refused))
+"""
+
+
+@pytest.mark.postgres
+def test_writer_processes_issuing_tickets_for_one_shop_all_land(pg_url: str) -> None:
+    """Three processes on the real clock, each issuing 12 one-point tickets as fast as it
+    can: every ticket lands, and the milestones start once each."""
+    engine = aftersale.connect(pg_url, require_identity=False)
+    shop(engine, "shop-harbour", at=datetime.now(UTC) - timedelta(hours=1))
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, pg_url, name, "12"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("ada", "ben", "cy")
+    ]
+    outcomes = [writer.communicate(timeout=120) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0], [e for _, e in outcomes]
+    assert [out.strip() for out, _ in outcomes] == ["", "", ""]
+    assert len(engine.tickets(shop_id="shop-harbour")) == 36
+    started = [kind for kind, _ in _started(engine, "shop-harbour")]
+    assert started == ["campaign_ban", "listing_restricted", "traffic_restricted"]
+    assert engine.shop("shop-harbour")["active_points"] == 36
