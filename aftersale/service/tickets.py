@@ -19,7 +19,7 @@ from aftersale.domain import validation as check
 from aftersale.domain.model import Actor
 from aftersale.domain.policy import Market
 from aftersale.domain.tickets.issue import TicketRequest, is_repeat
-from aftersale.domain.tickets.model import Shop, Ticket, TicketAction
+from aftersale.domain.tickets.model import Punishment, Shop, Ticket, TicketAction
 from aftersale.domain.tickets.points import milestone_moves, points_around
 from aftersale.domain.tickets.rules import TicketRules, check_actor
 from aftersale.domain.tickets.settings import GovernanceSettings
@@ -102,12 +102,17 @@ class TicketDesk:
             with self.storage.unit_of_work() as uow:
                 ticket = self._ticket(uow, ticket_id)
                 seen = ticket.version
+                # a withdrawal moves the shop's points: its shop is read before "now", as an
+                # issue's is, and it may not be dated before the points last changed
+                shop = self._shop(uow, ticket.shop_id) if action in MOVES_POINTS else None
                 when = now(given)
                 if when < ticket.updated_at:
                     raise OutOfOrder(
                         f"ticket {ticket_id}: {iso(when)} is before its latest transition "
                         f"({iso(ticket.updated_at)})"
                     )
+                if shop is not None:
+                    self._not_before_points(shop, when, f"ticket {ticket_id}: {action}")
                 check_actor(ticket, action, actor, actor_id)
                 settings = self.governance.pinned(uow, ticket.policy_version)
                 market = self._market(ticket.market)
@@ -115,8 +120,7 @@ class TicketDesk:
                     uow.commit()
                     continue  # the deadlines stand; the action gets a unit of work of its own
                 self.rules.act(ticket, action, actor, fields, when, settings, market, actor_id)
-                if action in MOVES_POINTS:
-                    shop = self._shop(uow, ticket.shop_id)
+                if shop is not None:
                     self.points_moved(uow, shop, ticket, when, settings)
                 try:
                     uow.commit()
@@ -166,6 +170,7 @@ class TicketDesk:
         tickets = uow.tickets.of_shop(shop.shop_id, at - window)
         before, after = points_around(tickets, ticket, at, window)
         punishments = uow.punishments.of_shop(shop.shop_id)
+        _not_before_its_ends(ticket, punishments, at)
         moves = milestone_moves(shop.shop_id, before, after, ticket, punishments, at, settings)
         for started in moves.started:
             uow.punishments.add(started)
@@ -226,6 +231,19 @@ class TicketDesk:
         with self.storage.unit_of_work() as uow:
             ticket = uow.tickets.get(ticket_id)
             return ticket is None or ticket.version != version
+
+
+def _not_before_its_ends(ticket: Ticket, punishments: list[Punishment], at: datetime) -> None:
+    """A withdrawal dated before one of the ticket's punishments ended (at its planned end,
+    already taken) would end it early before an end that stands: refused, as an action dated
+    before a case's timeout is. Whether the sweep was prompt never changes the history."""
+    for punishment in punishments:
+        ended = punishment.ended_at
+        if punishment.cause_ticket_id == ticket.ticket_id and ended is not None and at < ended:
+            raise OutOfOrder(
+                f"ticket {ticket.ticket_id}: {iso(at)} is before its {punishment.kind} ended "
+                f"({iso(ended)})"
+            )
 
 
 class _Refused(Exception):

@@ -642,6 +642,41 @@ def test_an_overturn_below_several_milestones_ends_each_of_its_punishments(
     assert any_db.fire_due(ISSUED + timedelta(days=60)) == 0  # nothing ends twice
 
 
+def test_a_withdrawal_dated_before_the_shops_points_last_changed_is_out_of_order(
+    any_db: AfterSale,
+) -> None:
+    """Revoking TK-a an hour back would end its ban at 12 points although TK-b had already
+    taken the shop to 24 on it: the history of the points would run backwards."""
+    issue(any_db, "TK-a", SHOP, 12, ISSUED)  # campaign_ban (a)
+    issue(any_db, "TK-b", SHOP, 12, ISSUED + timedelta(hours=2))  # listing_restricted (b)
+    with pytest.raises(OutOfOrder, match="points last changed"):
+        any_db.act_ticket("TK-a", "revoke", "platform", at=ISSUED + timedelta(hours=1))
+    assert any_db.ticket("TK-a")["state"] == "issued"
+    revoked = ISSUED + timedelta(hours=2)  # at the change itself: in order
+    any_db.act_ticket("TK-a", "revoke", "platform", at=revoked)
+    assert _punishments(any_db, revoked) == [  # 24 -> 12: nothing falls below its milestone
+        ("campaign_ban", "TK-a", None, False),
+        ("listing_restricted", "TK-b", None, False),
+    ]
+
+
+def test_a_withdrawal_dated_before_its_punishment_ended_is_out_of_order(
+    any_db: AfterSale,
+) -> None:
+    """The sweep ended TK-1's ban at its planned end; an overturn dated a moment before would
+    end it early before that end: refused, whether or not the sweep had been prompt."""
+    issue(any_db, "TK-1", SHOP, 12, ISSUED)
+    appeal(any_db, "TK-1", ISSUED + timedelta(hours=1))
+    ends = ISSUED + timedelta(days=7)
+    any_db.fire_due(ends)
+    with pytest.raises(OutOfOrder, match="campaign_ban ended"):
+        any_db.act_ticket("TK-1", "overturn", "platform", at=ends - TICK)
+    view = any_db.act_ticket("TK-1", "overturn", "platform", at=ends)
+    assert view["state"] == "overturned"
+    assert _punishments(any_db, ends) == [("campaign_ban", "TK-1", _at(ends), False)]
+    assert len(events_of(any_db, "punishment.ended")) == 1
+
+
 def test_points_expiring_never_end_a_punishment(
     make_engine: EngineFactory, db_url: str, tmp_path: Path
 ) -> None:

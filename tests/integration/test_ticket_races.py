@@ -140,6 +140,31 @@ def test_an_appeal_racing_the_sweep_at_the_windows_end_has_exactly_one_winner(
     assert len(moves) == len(set(moves))  # nothing doubled
 
 
+def test_an_overturn_racing_the_sweep_ending_its_punishment_ends_it_once(db_url: str) -> None:
+    engines = _engines(db_url, VirtualClock(AFTER_EVERY_INSTANT))
+    platform, daemon = engines[0], engines[1]
+    for round_ in range(ROUNDS):
+        shop_id = shop(platform, f"shop-{round_}")
+        ticket_id = f"TK-{round_}"
+        issue(platform, ticket_id, shop_id, 12, ISSUED)
+        appeal(platform, ticket_id, ISSUED + timedelta(hours=1))
+        ends = ISSUED + timedelta(days=7)
+        overturn = partial(platform.act_ticket, ticket_id, "overturn", "platform", at=ends - TICK)
+        overturned, _ = at_once([overturn, partial(daemon.fire_due, ends)])
+        [punishment] = platform.shop(shop_id, at=ends)["punishments"]
+        ended = [e for e in events_of(platform, "punishment.ended") if e["shop_id"] == shop_id]
+        assert len(ended) == 1, ended
+        if isinstance(overturned, dict):  # the overturn first: ended early, a moment before
+            assert punishment["ended_early"] and punishment["ended_at"] == (
+                (ends - TICK).isoformat().replace("+00:00", "Z")
+            )
+        else:  # the sweep first: the punishment ran to its end, which stands
+            assert isinstance(overturned, CommandRefused), overturned
+            assert overturned.code in ("conflict", "out_of_order"), overturned
+            assert not punishment["ended_early"]
+            assert platform.ticket(ticket_id)["state"] == "under_review"
+
+
 WRITER = """
 import sys
 from datetime import UTC, datetime, timedelta
