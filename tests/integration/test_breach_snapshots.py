@@ -210,3 +210,21 @@ def test_two_engines_taking_the_same_snapshot_issue_one_ticket(
     assert len(_auto(first)) == 1
     issued = [e for e in first.log(0, 10_000) if e["type"] == "ticket.transition"]
     assert len(issued) == 1
+
+
+def test_a_snapshot_taken_late_starts_no_second_punishment_of_a_running_kind(
+    make_engine: EngineFactory, db_url: str
+) -> None:
+    """The platform's ticket at 00:30 took the shop to 12 (its ban) before the daemon took
+    the midnight snapshot, whose breach ticket is dated 00:00: the ban runs from 00:30, and a
+    second one from 00:00 would run beside it."""
+    engine = make_engine(db_url)
+    dispatched(engine, SHOP, late=1, on_time=9)
+    issue(engine, "TK-base", SHOP, 10, PAID + timedelta(hours=3))
+    half_past = NEW_YORK_MIDNIGHT + timedelta(minutes=30)
+    issue(engine, "TK-platform", SHOP, 2, half_past)
+    engine.take_snapshots(NEW_YORK_MIDNIGHT)
+    assert len(_auto(engine)) == 1
+    kinds = [(p["kind"], p["cause_ticket_id"]) for p in engine.shop(SHOP)["punishments"]]
+    assert kinds == [("campaign_ban", "TK-platform")]
+    assert engine.shop(SHOP, at=half_past)["active_points"] == 14

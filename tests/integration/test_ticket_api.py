@@ -569,6 +569,22 @@ def test_a_running_punishment_is_not_started_twice(any_db: AfterSale) -> None:
     assert len(events_of(any_db, "punishment.started")) == 1
 
 
+def test_a_punishment_the_sweep_already_ended_still_ran_at_an_earlier_instant(
+    any_db: AfterSale,
+) -> None:
+    """TK-2's ban ran until day 8; a ticket dated day 2 crosses 12 while it ran, whether the
+    sweep has ended it yet or not: no second ban."""
+    issue(any_db, "TK-1", SHOP, 6, ISSUED)
+    issue(any_db, "TK-2", SHOP, 6, ISSUED + timedelta(hours=1))  # 12: TK-2's ban
+    any_db.act_ticket("TK-1", "revoke", "platform", at=ISSUED + timedelta(hours=2))  # 6
+    any_db.fire_due(ISSUED + timedelta(days=9))  # the ban ended at its planned end
+    issue(any_db, "TK-3", SHOP, 6, ISSUED + timedelta(days=2))  # 12 again, during the ban
+    ends = _at(ISSUED + timedelta(hours=1, days=7))
+    assert _punishments(any_db, ISSUED + timedelta(days=9)) == [
+        ("campaign_ban", "TK-2", ends, False)
+    ]
+
+
 def test_a_punishment_ends_at_its_planned_end_and_can_start_again(any_db: AfterSale) -> None:
     issue(any_db, "TK-1", SHOP, 12, ISSUED)
     ends = ISSUED + timedelta(days=7)

@@ -113,6 +113,15 @@ class Punishment:
         """Running at ``at``: started, not ended, and before its planned end."""
         return self.ended_at is None and self.started_at <= at < self.ends_at
 
+    def holds_after(self, at: datetime) -> bool:
+        """Whether it runs at some instant after ``at``: until its end (``ended_at`` once
+        taken, else ``ends_at``). True of one running at ``at`` whether or not the sweep has
+        already taken its end, and of one a later change already started (a snapshot taken
+        late dates its breach ticket back at its midnight): starting its kind again at ``at``
+        would run two at once."""
+        end = self.ends_at if self.ended_at is None else self.ended_at
+        return at < end
+
 
 @dataclass(slots=True, kw_only=True)
 class Shop:

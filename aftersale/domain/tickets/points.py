@@ -70,8 +70,8 @@ def milestone_moves(
             if milestone.kind == CLEARANCE_NOTICE or milestone.lasts is None:
                 moves.notice = True
                 continue
-            if any(p.kind == milestone.kind and p.running(at) for p in punishments):
-                continue
+            if any(p.kind == milestone.kind and p.holds_after(at) for p in punishments):
+                continue  # one of its kind is running (or already runs later on)
             started = Punishment(
                 punishment_id=f"{cause.ticket_id}/{milestone.kind}",
                 shop_id=shop_id,
