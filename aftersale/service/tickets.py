@@ -175,7 +175,10 @@ class TicketDesk:
         for started in moves.started:
             uow.punishments.add(started)
         # The 48-point clearance notice (moves.notice) is the shop lifecycle's, issue 19's.
-        shop.points_changed_at = at
+        # A snapshot taken late dates its breach ticket back at its midnight: the latest
+        # change stays the latest, or a command could again be dated before it.
+        last = shop.points_changed_at
+        shop.points_changed_at = at if last is None else max(last, at)
         shop.points_changes += 1
 
     def shop_of(self, uow: UnitOfWork, shop_id: str) -> Shop:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aftersale import AfterSale, VirtualClock
+from aftersale import AfterSale, OutOfOrder, VirtualClock
 from aftersale.clock import iso
 from tests.conftest import AFTER_EVERY_INSTANT, EngineFactory
 from tests.integration.ticketing import CURRENCIES, PAID, governance_config, issue
@@ -228,3 +228,24 @@ def test_a_snapshot_taken_late_starts_no_second_punishment_of_a_running_kind(
     kinds = [(p["kind"], p["cause_ticket_id"]) for p in engine.shop(SHOP)["punishments"]]
     assert kinds == [("campaign_ban", "TK-platform")]
     assert engine.shop(SHOP, at=half_past)["active_points"] == 14
+
+
+def test_a_snapshot_taken_late_does_not_move_the_shops_last_points_change_back(
+    make_engine: EngineFactory, db_url: str
+) -> None:
+    engine = make_engine(db_url)
+    dispatched(engine, SHOP, late=1, on_time=9)
+    half_past = NEW_YORK_MIDNIGHT + timedelta(minutes=30)
+    issue(engine, "TK-platform", SHOP, 2, half_past)
+    engine.take_snapshots(NEW_YORK_MIDNIGHT)  # its breach ticket dated 00:00
+    with pytest.raises(OutOfOrder, match="points last changed"):
+        issue(engine, "TK-between", SHOP, 2, NEW_YORK_MIDNIGHT + timedelta(minutes=10))
+    with pytest.raises(OutOfOrder, match="points last changed"):
+        engine.act_ticket(
+            f"auto-late_dispatch-{SHOP}-2026-03-03",
+            "revoke",
+            "platform",
+            at=NEW_YORK_MIDNIGHT + timedelta(minutes=10),
+        )
+    issue(engine, "TK-after", SHOP, 2, half_past)
+    assert engine.shop(SHOP, at=half_past)["active_points"] == 6
