@@ -20,6 +20,7 @@ from aftersale.domain.tickets.model import Category
 from aftersale.domain.tickets.settings import (
     CLEARANCE_NOTICE,
     MAX_TICKET_POINTS,
+    VERSION_PREFIX,
     BreachRule,
     GovernanceSettings,
     Milestone,
@@ -85,7 +86,7 @@ def read_governance(
 
 def governance_version(document: dict[str, Any]) -> str:
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
-    return f"governance-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+    return f"{VERSION_PREFIX}{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
 
 
 def settings_from(doc: dict[str, Any], metrics: Collection[str] | None) -> GovernanceSettings:

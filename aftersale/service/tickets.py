@@ -10,8 +10,8 @@ first, in a unit of work of their own, as a case's are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from aftersale.clock import iso
@@ -22,7 +22,7 @@ from aftersale.domain.tickets.issue import TicketRequest, is_repeat
 from aftersale.domain.tickets.model import Punishment, Shop, Ticket, TicketAction
 from aftersale.domain.tickets.points import milestone_moves, points_around
 from aftersale.domain.tickets.rules import TicketRules, check_actor
-from aftersale.domain.tickets.settings import GovernanceSettings
+from aftersale.domain.tickets.settings import VERSION_PREFIX, GovernanceSettings
 from aftersale.errors import Conflict, NotFound, OutOfOrder
 from aftersale.service.policies import GovernanceBook, PolicyBook
 from aftersale.service.ports import Storage, UnitOfWork
@@ -167,8 +167,10 @@ class TicketDesk:
         ``at``: start the punishments of milestones crossed upwards, end early those the
         ticket started of milestones it fell back below; write the shop (its version)."""
         window = settings.points_window
-        tickets = uow.tickets.of_shop(shop.shop_id, at - window)
-        before, after = points_around(tickets, ticket, at, window)
+        windows = self.points_windows(uow, self._governance_versions())
+        since = at - max(windows.values(), default=window)
+        tickets = uow.tickets.of_shop(shop.shop_id, since)
+        before, after = points_around(tickets, ticket, at, window, windows)
         punishments = uow.punishments.of_shop(shop.shop_id)
         _not_before_its_ends(ticket, punishments, at)
         moves = milestone_moves(shop.shop_id, before, after, ticket, punishments, at, settings)
@@ -180,6 +182,18 @@ class TicketDesk:
         last = shop.points_changed_at
         shop.points_changed_at = at if last is None else max(last, at)
         shop.points_changes += 1
+
+    def points_windows(self, uow: UnitOfWork, versions: Iterable[str]) -> dict[str, timedelta]:
+        """The points window of each governance version: a ticket counts for the window of
+        the settings it was issued under, whatever governance.toml says now."""
+        wanted = {*versions, self.governance.current.version}
+        return {v: self.governance.pinned(uow, v).points_window for v in sorted(wanted)}
+
+    def _governance_versions(self) -> set[str]:
+        """Every governance version stored: a shop's tickets issued under any of them may
+        still count (the longest window says how far back to read)."""
+        found = self.storage.reads.policy_versions()
+        return {version for version in found if version.startswith(VERSION_PREFIX)}
 
     def shop_of(self, uow: UnitOfWork, shop_id: str) -> Shop:
         """The shop's governance row, made from its first order the first time; a shop with

@@ -767,6 +767,30 @@ def test_a_ticket_keeps_the_windows_it_was_issued_under(
     assert old["policy_version"] != new["policy_version"]
 
 
+def test_a_ticket_keeps_the_points_window_it_was_issued_under(
+    make_engine: EngineFactory, db_url: str, tmp_path: Path
+) -> None:
+    """TK-old counts 90 days as issued, though the platform now counts 30: 60 days on it
+    still does, and TK-new takes the shop to 12; TK-new counts its own 30 days."""
+    shipped = make_engine(db_url)
+    shop(shipped, SHOP)
+    issue(shipped, "TK-old", SHOP, 11, ISSUED)
+    shorter = governance_config(tmp_path, ('window = "90d"', 'window = "30d"'))
+    now = make_engine(db_url, migrate=False, config_dir=shorter)
+    later = ISSUED + timedelta(days=60)
+    assert now.shop(SHOP, at=later)["active_points"] == 11
+    issue(now, "TK-new", SHOP, 1, later)
+    assert [
+        (p["kind"], p["cause_ticket_id"]) for p in now.shop(SHOP, at=later)["punishments"]
+    ] == [("campaign_ban", "TK-new")]
+    for engine in (shipped, now):
+        points = [
+            engine.shop(SHOP, at=later + timedelta(days=d))["active_points"] for d in (29, 30)
+        ]
+        assert points == [12, 0]  # TK-old's 90 days end at day 90, TK-new's 30 then too
+        assert engine.shop(SHOP, at=later - TICK)["active_points"] == 11
+
+
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [

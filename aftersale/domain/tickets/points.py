@@ -7,7 +7,7 @@ or revoked, the caller compares the active points just before and just after
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,30 +16,47 @@ from aftersale.domain.tickets.events import PUNISHMENT_ENDED, PUNISHMENT_STARTED
 from aftersale.domain.tickets.model import WITHDRAWN_STATES, Punishment, Ticket
 from aftersale.domain.tickets.settings import CLEARANCE_NOTICE, GovernanceSettings
 
+# Each ticket counts for the points window of the governance settings it is pinned to, by
+# version; a ticket whose version is not in the map counts for the window given beside it.
+Windows = Mapping[str, timedelta]
 
-def counts(ticket: Ticket, at: datetime, window: timedelta) -> bool:
+
+def counts(
+    ticket: Ticket, at: datetime, window: timedelta, windows: Windows | None = None
+) -> bool:
     """Issue <= at < issue + window, unless it ended overturned or revoked at or before at."""
-    if not ticket.issued_at <= at < ticket.issued_at + window:
+    if not _in_window(ticket, at, window, windows):
         return False
     return not (ticket.state in WITHDRAWN_STATES and ticket.updated_at <= at)
 
 
-def active_points(tickets: Iterable[Ticket], at: datetime, window: timedelta) -> int:
-    return sum(ticket.points for ticket in tickets if counts(ticket, at, window))
+def active_points(
+    tickets: Iterable[Ticket], at: datetime, window: timedelta, windows: Windows | None = None
+) -> int:
+    return sum(ticket.points for ticket in tickets if counts(ticket, at, window, windows))
 
 
 def points_around(
-    tickets: Iterable[Ticket], changed: Ticket, at: datetime, window: timedelta
+    tickets: Iterable[Ticket],
+    changed: Ticket,
+    at: datetime,
+    window: timedelta,
+    windows: Windows | None = None,
 ) -> tuple[int, int]:
     """(just before, just after) ``changed`` was issued, overturned or revoked at ``at``;
     ``tickets`` are the shop's tickets as they are after the change (``changed`` among them)."""
     others = [t for t in tickets if t.ticket_id != changed.ticket_id]
-    rest = active_points(others, at, window)
-    now = changed.points if counts(changed, at, window) else 0
-    in_window = changed.issued_at <= at < changed.issued_at + window
+    rest = active_points(others, at, window, windows)
+    now = changed.points if counts(changed, at, window, windows) else 0
+    in_window = _in_window(changed, at, window, windows)
     if changed.issued_at == at and changed.state not in WITHDRAWN_STATES:
         return rest, rest + now  # just issued: it did not count a moment before
     return rest + (changed.points if in_window else 0), rest + now
+
+
+def _in_window(ticket: Ticket, at: datetime, window: timedelta, windows: Windows | None) -> bool:
+    span = window if windows is None else windows.get(ticket.policy_version, window)
+    return ticket.issued_at <= at < ticket.issued_at + span
 
 
 @dataclass

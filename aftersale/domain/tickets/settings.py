@@ -12,6 +12,8 @@ from aftersale.domain.tickets.model import Category, TicketDeadline, TicketState
 
 CLEARANCE_NOTICE = "clearance_notice"  # the milestone that notifies the shop (no duration)
 MAX_TICKET_POINTS = 100  # a ticket's points: a whole number from 1 to 100
+# governance settings are stored beside the case policies, under versions named so
+VERSION_PREFIX = "governance-"
 
 
 @dataclass(frozen=True)
