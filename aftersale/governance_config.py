@@ -19,6 +19,8 @@ from aftersale.config_checks import Key
 from aftersale.domain.tickets.model import Category
 from aftersale.domain.tickets.settings import (
     CLEARANCE_NOTICE,
+    MAX_KIND_LENGTH,
+    MAX_RULE_ID_LENGTH,
     MAX_TICKET_POINTS,
     VERSION_PREFIX,
     BreachRule,
@@ -115,6 +117,8 @@ def _milestones(raw: Any, where: Key) -> tuple[Milestone, ...]:
     for kind, table in check.table(raw, where).items():
         at = where / kind
         check.code(kind, at)
+        if len(kind) > MAX_KIND_LENGTH:  # a punishment records its kind
+            at.refuse(f"a milestone's name may have at most {MAX_KIND_LENGTH} characters")
         keys = ("points",) if kind == CLEARANCE_NOTICE else ("points", "lasts")
         values = check.fields(table, at, {key: _MILESTONE[key] for key in keys})
         found.append(Milestone(kind, values["points"], values.get("lasts")))
@@ -138,6 +142,8 @@ def _rules(raw: Any, where: Key, metrics: Collection[str] | None) -> tuple[Breac
         check.code(rule_id, at)
         if ":" in rule_id or "/" in rule_id:
             at.refuse("a rule id may not contain ':' or '/' (it is part of ticket ids)")
+        if len(rule_id) > MAX_RULE_ID_LENGTH:  # a ticket records "rule:<id>" as its source
+            at.refuse(f"a rule id may have at most {MAX_RULE_ID_LENGTH} characters")
         values = check.fields(table, at, RULE)
         if metrics is not None and values["metric"] not in metrics:
             (at / "metric").refuse(f"unknown metric; health.toml has: {', '.join(metrics)}")

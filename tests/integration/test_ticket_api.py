@@ -816,6 +816,35 @@ def test_a_malformed_governance_toml_is_refused_naming_the_key(
     assert "governance.toml" in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("[milestones.campaign_ban]", f"[milestones.{'b' * 65}]", "milestones.'bbbb"),
+        ("[breach_rules.slow_chat]", f"[breach_rules.{'s' * 76}]", "breach_rules.'ssss"),
+    ],
+)
+def test_names_longer_than_what_a_ticket_or_punishment_records_are_refused(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    """A punishment keeps 64 characters of its kind and a ticket 80 of its source
+    ("rule:<id>"): longer names would be refused by PostgreSQL at the first ticket."""
+    config = governance_config(tmp_path, (old, new))
+    with pytest.raises(PolicyError, match=f"{key}.*at most"):
+        aftersale.connect("memory://", config_dir=config)
+
+
+def test_the_longest_names_allowed_are_recorded(
+    make_engine: EngineFactory, db_url: str, tmp_path: Path
+) -> None:
+    kind = "b" * 64
+    config = governance_config(tmp_path, ("[milestones.campaign_ban]", f"[milestones.{kind}]"))
+    engine = make_engine(db_url, config_dir=config)
+    shop(engine, SHOP)
+    issue(engine, "TK-1", SHOP, 12, ISSUED)
+    [punishment] = engine.shop(SHOP, at=ISSUED)["punishments"]
+    assert punishment["kind"] == kind
+
+
 # -- the calendar's ends --------------------------------------------------------------------
 
 

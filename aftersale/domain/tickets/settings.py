@@ -14,6 +14,9 @@ CLEARANCE_NOTICE = "clearance_notice"  # the milestone that notifies the shop (n
 MAX_TICKET_POINTS = 100  # a ticket's points: a whole number from 1 to 100
 # governance settings are stored beside the case policies, under versions named so
 VERSION_PREFIX = "governance-"
+# what the tables keep of a milestone's kind and of a ticket's source ("rule:<id>")
+MAX_KIND_LENGTH = 64
+MAX_RULE_ID_LENGTH = 75
 
 
 @dataclass(frozen=True)
