@@ -258,6 +258,14 @@ def test_the_appeal_window_timeout_is_the_engines_own(harbour: AfterSale, actor:
     assert _history(harbour, "TK-1") == [("issue", _at(ISSUED))]  # nothing caught up either
 
 
+def test_issue_is_no_action_on_a_ticket(harbour: AfterSale) -> None:
+    issue(harbour, "TK-1", SHOP, 2, ISSUED)
+    with pytest.raises(Forbidden, match="issue_ticket issues") as refused:
+        harbour.act_ticket("TK-1", "issue", "platform", at=ISSUED)
+    assert "not platform" not in str(refused.value)  # the platform does issue tickets
+    assert _history(harbour, "TK-1") == [("issue", _at(ISSUED))]
+
+
 def test_a_seller_acts_only_on_its_own_shops_tickets(harbour: AfterSale) -> None:
     issue(harbour, "TK-1", SHOP, 2, ISSUED)
     later = ISSUED + timedelta(hours=1)

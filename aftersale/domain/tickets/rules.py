@@ -163,7 +163,14 @@ class TicketRules:
 def check_actor(ticket: Ticket, action: TicketAction, actor: Actor, actor_id: str | None) -> None:
     """Forbidden unless ``actor`` may request ``action`` (a seller only for its own shop)."""
     allowed = TICKET_REQUESTERS.get(action, frozenset())
-    if actor not in allowed or action is TicketAction.issue:
+    if action is TicketAction.issue:  # a history's first entry, never an act on a ticket
+        raise Forbidden(
+            f"ticket {ticket.ticket_id} is issued already: issue_ticket issues a ticket, "
+            "act_ticket acts on one",
+            state=ticket.state.value,
+            action=action.value,
+        )
+    if actor not in allowed:
         who = ", ".join(sorted(allowed)) or "the engine only"
         raise Forbidden(
             f"ticket {ticket.ticket_id}: {action} may be taken by {who}, not {actor}",
