@@ -70,6 +70,9 @@ class TicketDesk:
                         raise _Refused(error) from None
                     return ticket_view(known)
                 shop = self.shop_of(uow, request.shop_id)
+                # the evidence kinds are the shop's market's: invalid input, once it is known,
+                # before an order that is not the shop's
+                self._check_evidence(request, shop)
                 # "now" is read with the shop in hand, so a writer that moved its points while
                 # this one waited (and lost the race for it) is never in this one's future
                 when = now(given)
@@ -78,7 +81,6 @@ class TicketDesk:
                     if order is None or order.shop_id != shop.shop_id:
                         raise NotFound(f"no order {request.order_id} of shop {shop.shop_id}")
                 self._not_before_points(shop, when, f"ticket {request.ticket_id}")
-                self._check_evidence(request, shop)
                 ticket = self.issue_in(uow, shop, request, when)
                 uow.commit()
                 return ticket_view(ticket)

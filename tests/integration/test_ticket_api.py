@@ -133,6 +133,19 @@ def test_invalid_input_comes_before_the_repeat_the_conflict_and_not_found(
         issue(harbour, "TK-2", "shop-nowhere", 101, ISSUED)
 
 
+def test_evidence_of_a_kind_the_shops_market_refuses_is_invalid_before_a_foreign_order(
+    harbour: AfterSale,
+) -> None:
+    """Chat records count as evidence in Malaysia, not in the US: once the shop (and so its
+    market) is known, that is invalid input, which comes before not_found."""
+    chat = [{"kind": "chat", "uri": "https://evidence.example/chat.txt"}]
+    with pytest.raises(InvalidInput, match="chat"):
+        issue(harbour, "TK-1", SHOP, 2, ISSUED, evidence=chat, order_id=f"{OTHER}-first")
+    shop(harbour, "shop-kl", "MY")
+    ticket = issue(harbour, "TK-2", "shop-kl", 2, ISSUED, evidence=chat)
+    assert ticket["shop_id"] == "shop-kl"
+
+
 def test_the_same_ticket_again_is_a_no_op_and_other_fields_a_conflict(any_db: AfterSale) -> None:
     first = issue(any_db, "TK-1", SHOP, 2, ISSUED, order_id=f"{SHOP}-first", note="dock 4")
     again = issue(
