@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, select, update
 from aftersale.adapters.mapping import PUNISHMENTS, SHOPS, TICKETS
 from aftersale.adapters.prepared import Prepared
 from aftersale.adapters.rows import KEYS_AT_ONCE, by_keys, keyed
-from aftersale.adapters.schema import orders, punishments, tickets
+from aftersale.adapters.schema import orders, punishments, shops, tickets
 from aftersale.domain.tickets.model import Punishment, Shop, Ticket
 
 if TYPE_CHECKING:  # the unit of work builds its repositories: a cycle at run time
@@ -41,6 +41,10 @@ FIRST_ORDER = Prepared(
     .order_by(orders.c.paid_at, orders.c.order_id)
     .limit(1)
 )
+# A shop's row is read held on PostgreSQL: every change of its points writes it, so writers on
+# one shop queue for it instead of racing and running again (a breach rule's snapshot, whose
+# unit of work a lost race would cost, and a platform's ticket at the same moment)
+SHOP_HELD = Prepared(select(shops).where(shops.c.shop_id == bindparam("k")).with_for_update())
 # whether a claim could find anything (asked before every sweep: compiled once)
 ANY_TICKET_DUE = Prepared(
     select(tickets.c.ticket_id)
@@ -170,7 +174,11 @@ class SqlShops:
         self._uow = uow
 
     def get(self, shop_id: str) -> Shop | None:
-        return self._uow.get(SHOPS, shop_id)  # type: ignore[no-any-return]
+        known: Shop | None = self._uow.seen(SHOPS, shop_id)
+        if known is not None or self._uow.sqlite:  # SQLite: one writer holds the database
+            return known or self._uow.get(SHOPS, shop_id)
+        row = SHOP_HELD.first(self._uow.link, {"k": shop_id})
+        return None if row is None else self._uow.track(SHOPS, row)
 
     def get_many(self, shop_ids: Sequence[str]) -> dict[str, Shop]:
         found: dict[str, Shop] = {}

@@ -12,17 +12,30 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import aftersale
 from aftersale import AfterSale, CommandRefused, VirtualClock
+from aftersale.clock import next_local_midnight
 from tests.conftest import AFTER_EVERY_INSTANT
 from tests.integration.racing import at_once
-from tests.integration.ticketing import ISSUED, TICK, appeal, events_of, issue, shop
+from tests.integration.ticketing import (
+    ISSUED,
+    TICK,
+    appeal,
+    events_of,
+    governance_config,
+    issue,
+    shop,
+)
 
 THREADS = 4
 ROUNDS = 6
@@ -205,3 +218,57 @@ def test_writer_processes_issuing_tickets_for_one_shop_all_land(pg_url: str) -> 
     started = [kind for kind, _ in _started(engine, "shop-harbour")]
     assert started == ["campaign_ban", "listing_restricted", "traffic_restricted"]
     assert engine.shop("shop-harbour")["active_points"] == 36
+
+
+@pytest.mark.postgres
+def test_a_breach_snapshot_racing_a_platform_ticket_keeps_its_snapshot_and_ticket(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The snapshot's breach ticket and the platform's ticket both write the shop's row: a
+    snapshot that lost that race was taken for another daemon's and dropped, with its report,
+    its alert and its ticket (11 nights of 20). On PostgreSQL the row is held, so they queue.
+    A one-second cooldown lets the rule fire every night."""
+    config = governance_config(tmp_path, ('cooldown = "7d"', 'cooldown = "1s"'))
+    clock = VirtualClock(AFTER_EVERY_INSTANT)
+    setup, platform, daemon = (
+        aftersale.connect(
+            pg_url, clock=clock, require_identity=False, migrate=n == 0, config_dir=config
+        )
+        for n in range(3)
+    )
+    shop_id = shop(setup, "shop-harbour")
+    for n in range(10):  # one late of ten: late_dispatch fires
+        order_id = f"{shop_id}-O{n}"
+        due = ISSUED + timedelta(hours=1)
+        setup.order_paid(order_id, shop_id, "b", "US", "USD", "20.00", due, at=ISSUED)
+        setup.order_shipped(order_id, "1Z", at=due + timedelta(minutes=1 if n else -1))
+    issue(setup, "TK-base", shop_id, 1, ISSUED)  # the shop's row exists
+    nights = ROUNDS * 3
+    midnight = next_local_midnight(ISSUED, ZoneInfo("America/New_York"))
+    daemon.take_snapshots(midnight - TICK, refresh=True)  # it knows the shop
+    for night in range(nights):
+        taken, _ = at_once(
+            [
+                partial(daemon.take_snapshots, midnight),
+                partial(
+                    _after,
+                    night % 10 * 0.003,
+                    issue,
+                    platform,
+                    f"TK-{night}",
+                    shop_id,
+                    1,
+                    midnight + timedelta(minutes=1),
+                ),
+            ]
+        )
+        assert taken == 1, (night, taken)
+        midnight = next_local_midnight(midnight, ZoneInfo("America/New_York"))
+    assert len(setup.health_history(shop_id, days=nights + 1)) == nights
+    auto = [t for t in setup.tickets(shop_id=shop_id) if t["source"] != "platform"]
+    assert len(auto) == nights
+
+
+def _after(seconds: float, command: Callable[..., Any], *args: Any) -> Any:
+    time.sleep(seconds)
+    return command(*args)
