@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any, TypeVar
 
 from aftersale.clock import iso
@@ -30,6 +31,7 @@ from aftersale.service.views import ticket_view
 
 # changes of a shop's points that make it write the shop (its points may move at milestones)
 MOVES_POINTS = frozenset({TicketAction.overturn, TicketAction.revoke})
+VERSIONS_READ_EVERY = 60.0  # seconds between two readings of the stored governance versions
 MAX_LOST_RACES = 32  # as the cases' commands: each loss is another writer's win
 T = TypeVar("T")
 
@@ -48,6 +50,7 @@ class TicketDesk:
         self.policies = policies
         self.governance = governance
         self.rules = rules or TicketRules()
+        self._versions: tuple[float, set[str]] | None = None  # when read, and what
 
     # -- commands -------------------------------------------------------------------------
 
@@ -193,9 +196,14 @@ class TicketDesk:
 
     def _governance_versions(self) -> set[str]:
         """Every governance version stored: a shop's tickets issued under any of them may
-        still count (the longest window says how far back to read)."""
-        found = self.storage.reads.policy_versions()
-        return {version for version in found if version.startswith(VERSION_PREFIX)}
+        still count (the longest window says how far back to read). Read again a minute
+        after the last reading: a version is stored once, when an engine first issues under
+        it, so a ticket under one stored since is a recent one, well inside any window."""
+        if self._versions is None or monotonic() - self._versions[0] > VERSIONS_READ_EVERY:
+            found = self.storage.reads.policy_versions()
+            ours = {version for version in found if version.startswith(VERSION_PREFIX)}
+            self._versions = (monotonic(), ours)
+        return self._versions[1]
 
     def shop_of(self, uow: UnitOfWork, shop_id: str) -> Shop:
         """The shop's governance row, made from its first order the first time; a shop with
