@@ -114,7 +114,7 @@ class TicketDesk:
                 if when < ticket.updated_at:
                     raise OutOfOrder(
                         f"ticket {ticket_id}: {iso(when)} is before its latest transition "
-                        f"({iso(ticket.updated_at)})"
+                        f"or passed deadline ({iso(ticket.updated_at)})"
                     )
                 if shop is not None:
                     self._not_before_points(shop, when, f"ticket {ticket_id}: {action}")

@@ -478,6 +478,19 @@ def test_a_passed_sla_records_one_reply_overdue_and_changes_nothing(any_db: Afte
     assert late["state"] == "upheld"  # the platform is late; nothing was decided for it
 
 
+def test_an_act_dated_before_a_recorded_reply_overdue_is_out_of_order(any_db: AfterSale) -> None:
+    """Once the sweep recorded that the SLA passed, an uphold dated an hour before it would
+    make that record false: refused, as an action dated before a case's timeout is."""
+    issue(any_db, "TK-1", SHOP, 2, ISSUED)
+    appeal(any_db, "TK-1", datetime(2026, 3, 6, 15, tzinfo=UTC))
+    due = datetime(2026, 3, 13, 14, tzinfo=UTC)
+    any_db.fire_due(due)
+    with pytest.raises(OutOfOrder):
+        any_db.act_ticket("TK-1", "uphold", "platform", at=due - timedelta(hours=1))
+    assert any_db.ticket("TK-1")["state"] == "under_review"
+    assert any_db.act_ticket("TK-1", "uphold", "platform", at=due)["state"] == "upheld"
+
+
 def test_an_uphold_at_the_sla_instant_comes_after_its_reply_overdue(any_db: AfterSale) -> None:
     issue(any_db, "TK-1", SHOP, 2, ISSUED)
     appeal(any_db, "TK-1", datetime(2026, 3, 6, 15, tzinfo=UTC))
@@ -703,7 +716,7 @@ def test_a_withdrawal_dated_before_its_punishment_ended_is_out_of_order(
     """The sweep ended TK-1's ban at its planned end; an overturn dated a moment before would
     end it early before that end: refused, whether or not the sweep had been prompt."""
     issue(any_db, "TK-1", SHOP, 12, ISSUED)
-    appeal(any_db, "TK-1", ISSUED + timedelta(hours=1))
+    appeal(any_db, "TK-1", ISSUED + timedelta(days=3))  # its SLA passes after the ban
     ends = ISSUED + timedelta(days=7)
     any_db.fire_due(ends)
     with pytest.raises(OutOfOrder, match="campaign_ban ended"):

@@ -160,7 +160,7 @@ def test_an_overturn_racing_the_sweep_ending_its_punishment_ends_it_once(db_url:
         shop_id = shop(platform, f"shop-{round_}")
         ticket_id = f"TK-{round_}"
         issue(platform, ticket_id, shop_id, 12, ISSUED)
-        appeal(platform, ticket_id, ISSUED + timedelta(hours=1))
+        appeal(platform, ticket_id, ISSUED + timedelta(days=3))  # its SLA after the ban
         ends = ISSUED + timedelta(days=7)
         overturn = partial(platform.act_ticket, ticket_id, "overturn", "platform", at=ends - TICK)
         overturned, _ = at_once([overturn, partial(daemon.fire_due, ends)])

@@ -70,7 +70,7 @@ class Ticket:
     state: TicketState
     appeals: int = 0  # the appeal round: 0 before any appeal, then 1 or 2
     issued_at: datetime = field(metadata=ONCE)
-    updated_at: datetime
+    updated_at: datetime  # its latest transition, or the instant its SLA passed after it
     deadline_at: datetime | None = None
     deadline_action: TicketDeadline | None = None
     policy_version: str = field(metadata=ONCE)  # the governance settings it is pinned to

@@ -98,6 +98,8 @@ class TicketRules:
         at = ticket.deadline_at
         if ticket.deadline_action is TicketDeadline.reply_overdue:
             ticket.deadline_at = ticket.deadline_action = None
+            # no transition, but a change: an act dated before it would make it false
+            ticket.updated_at = at
             data = {"state": ticket.state.value, "at": iso(at), "round": ticket.appeals}
             return ticket_event(ticket, TICKET_REPLY_OVERDUE, at, data)
         action = TicketAction.appeal_window_timeout
