@@ -178,6 +178,26 @@ def test_an_overturn_racing_the_sweep_ending_its_punishment_ends_it_once(db_url:
             assert platform.ticket(ticket_id)["state"] == "under_review"
 
 
+def test_sweeps_racing_take_each_deadline_and_punishment_end_once(db_url: str) -> None:
+    engines = _engines(db_url, VirtualClock(AFTER_EVERY_INSTANT))
+    for n in range(ROUNDS * 2):
+        shop_id = shop(engines[0], f"shop-{n}")
+        issue(engines[0], f"TK-{n}-ban", shop_id, 12, ISSUED + timedelta(minutes=n))
+        issue(engines[0], f"TK-{n}-sla", shop_id, 1, ISSUED + timedelta(minutes=n))
+        appeal(engines[0], f"TK-{n}-sla", ISSUED + timedelta(minutes=n))
+    taken = at_once([partial(e.fire_due, ISSUED + timedelta(days=40)) for e in engines])
+    assert sum(taken) == ROUNDS * 2 * 3, taken  # an appeal window, a ban's end, an SLA
+    kinds: dict[str, int] = {}
+    for event in engines[0].log(0, 10_000):
+        if event["type"] in ("punishment.ended", "ticket.reply_overdue") or (
+            event["type"] == "ticket.transition" and event["action"] == "appeal_window_timeout"
+        ):
+            key = f"{event['type']}/{event.get('ticket_id') or event['cause_ticket_id']}"
+            kinds[key] = kinds.get(key, 0) + 1
+    assert set(kinds.values()) == {1}, kinds
+    assert len(kinds) == sum(taken)
+
+
 WRITER = """
 import sys
 from datetime import UTC, datetime, timedelta
