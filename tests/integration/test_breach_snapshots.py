@@ -249,3 +249,26 @@ def test_a_snapshot_taken_late_does_not_move_the_shops_last_points_change_back(
         )
     issue(engine, "TK-after", SHOP, 2, half_past)
     assert engine.shop(SHOP, at=half_past)["active_points"] == 6
+
+
+def test_two_rules_at_one_snapshot_issue_two_tickets_and_start_one_punishment(
+    make_engine: EngineFactory, db_url: str, tmp_path: Path
+) -> None:
+    text = (governance_config(tmp_path / "probe")).joinpath("governance.toml").read_text()
+    rules = text[text.index("[breach_rules.late_dispatch]") :]
+    twin = "\n".join(
+        f'[breach_rules.{name}]\nmetric = "late_dispatch_rate"\nworse_than = {threshold}\n'
+        f'min_denominator = 10\ncategory = "fulfilment"\npoints = 2\ncooldown = "7d"\n'
+        for name, threshold in (("late", 0.04), ("very_late", 0.08))
+    )
+    engine = make_engine(db_url, config_dir=governance_config(tmp_path, (rules, twin)))
+    dispatched(engine, SHOP, late=1, on_time=9)  # 0.1: worse than both
+    issue(engine, "TK-1", SHOP, 9, PAID + timedelta(hours=3))
+    engine.take_snapshots(NEW_YORK_MIDNIGHT)
+    assert [t["ticket_id"] for t in _auto(engine)] == [
+        f"auto-late-{SHOP}-2026-03-03",
+        f"auto-very_late-{SHOP}-2026-03-03",
+    ]
+    assert engine.shop(SHOP, at=NEW_YORK_MIDNIGHT)["active_points"] == 13
+    [punishment] = engine.shop(SHOP, at=NEW_YORK_MIDNIGHT)["punishments"]
+    assert punishment["cause_ticket_id"] == f"auto-very_late-{SHOP}-2026-03-03"  # 11 -> 13
