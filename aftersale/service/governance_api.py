@@ -140,8 +140,8 @@ class Tickets(Oversight):
             return shop_view(shop_id, first[0], 0, [])
         window = self.governance.current.points_window
         tickets = self._shop_tickets(shop_id)
-        with self.storage.unit_of_work() as uow:  # each ticket counts for its pinned window
-            windows = self.desk.points_windows(uow, {t.policy_version for t in tickets})
+        # each ticket counts for the window it is pinned to
+        windows = self.desk.points_windows({t.policy_version for t in tickets})
         points = active_points(tickets, when, window, windows)
         punishments = self.storage.reads.punishments(shop_id)
         return shop_view(shop_id, shop.market, points, punishments)

@@ -51,6 +51,8 @@ class TicketDesk:
         self.governance = governance
         self.rules = rules or TicketRules()
         self._versions: tuple[float, set[str]] | None = None  # when read, and what
+        # by governance version (a version's settings never change), the current one known
+        self._windows = {governance.current.version: governance.current.points_window}
 
     # -- commands -------------------------------------------------------------------------
 
@@ -172,7 +174,7 @@ class TicketDesk:
         ``at``: start the punishments of milestones crossed upwards, end early those the
         ticket started of milestones it fell back below; write the shop (its version)."""
         window = settings.points_window
-        windows = self.points_windows(uow, self._governance_versions())
+        windows = self.points_windows(self._governance_versions(), uow)
         since = at - max(windows.values(), default=window)
         tickets = uow.tickets.of_shop(shop.shop_id, since)
         before, after = points_around(tickets, ticket, at, window, windows)
@@ -188,11 +190,22 @@ class TicketDesk:
         shop.points_changed_at = at if last is None else max(last, at)
         shop.points_changes += 1
 
-    def points_windows(self, uow: UnitOfWork, versions: Iterable[str]) -> dict[str, timedelta]:
+    def points_windows(
+        self, versions: Iterable[str], uow: UnitOfWork | None = None
+    ) -> dict[str, timedelta]:
         """The points window of each governance version: a ticket counts for the window of
-        the settings it was issued under, whatever governance.toml says now."""
+        the settings it was issued under, whatever governance.toml says now. A version not
+        read yet is read in ``uow``, or in a unit of work of its own (a read, as the shop's
+        view, takes none: on SQLite a unit of work holds the database's write lock)."""
         wanted = {*versions, self.governance.current.version}
-        return {v: self.governance.pinned(uow, v).points_window for v in sorted(wanted)}
+        missing = sorted(wanted - self._windows.keys())
+        if missing and uow is None:
+            with self.storage.unit_of_work() as own:
+                return self.points_windows(wanted, own)
+        for version in missing:
+            assert uow is not None
+            self._windows[version] = self.governance.pinned(uow, version).points_window
+        return {version: self._windows[version] for version in wanted}
 
     def _governance_versions(self) -> set[str]:
         """Every governance version stored: a shop's tickets issued under any of them may

@@ -4,6 +4,8 @@ cross. On memory, an SQLite file and a real PostgreSQL where storage is involved
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -754,6 +756,26 @@ def test_a_shop_lists_every_punishment_ended_ones_included(any_db: AfterSale) ->
     view = any_db.shop(SHOP, at=ISSUED + timedelta(days=8))
     assert view["market"] == "US" and view["active_points"] == 13
     assert [p["ended_at"] is not None for p in view["punishments"]] == [True]
+
+
+def test_reading_a_shop_takes_no_write_lock_on_sqlite(
+    make_engine: EngineFactory, sqlite_url: str
+) -> None:
+    """A writer holds SQLite's one write lock (a daemon's sweep): the shop's view still
+    reads at once, as every other read does."""
+    engine = make_engine(sqlite_url)
+    shop(engine, SHOP)
+    issue(engine, "TK-1", SHOP, 12, ISSUED)
+    fresh = make_engine(sqlite_url, migrate=False)  # has read no governance version yet
+    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=1)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert fresh.shop(SHOP, at=ISSUED)["active_points"] == 12
+        assert time.monotonic() - started < 5
+    finally:
+        writer.rollback()
+        writer.close()
 
 
 def test_tickets_list_by_shop_and_state(any_db: AfterSale) -> None:
