@@ -36,6 +36,7 @@ MARK_REMINDED = Prepared(
 )
 POLICY_COLUMNS = ("version", "document", "created_at")
 POLICY = Prepared(select(policies.c.document).where(policies.c.version == bindparam("k")))
+POLICY_VERSIONS = Prepared(select(policies.c.version))
 # A policy version is stored once: two units of work storing a new one at once both succeed.
 ADD_POLICY = {
     "sqlite": Prepared(sqlite_insert(policies).on_conflict_do_nothing(), POLICY_COLUMNS),

@@ -48,6 +48,7 @@ from aftersale.adapters.statements import (
     LAST_SNAPSHOTS,
     MARK_REMINDED,
     POLICY,
+    POLICY_VERSIONS,
     QUARANTINE,
     QUARANTINED,
     RELEASE,
@@ -409,6 +410,10 @@ class _Policies:
 
     def add(self, version: str, document: dict[str, Any], at: datetime) -> None:
         self._uow.stage("policies", {"version": version, "document": document, "created_at": at})
+
+    def versions(self) -> set[str]:
+        stored = {row.version for row in POLICY_VERSIONS.rows(self._uow.link, {})}
+        return stored | {row["version"] for row in self._uow.staged("policies")}
 
 
 class _Snapshots:

@@ -114,6 +114,9 @@ class Messages(Protocol):
 class PolicyDocuments(Protocol):
     def get(self, version: str) -> dict[str, Any] | None: ...
     def add(self, version: str, document: dict[str, Any], at: datetime) -> None: ...
+    def versions(self) -> set[str]:
+        """Every version stored (and staged in this unit of work)."""
+        ...
 
 
 class Snapshots(Protocol):

@@ -174,7 +174,7 @@ class TicketDesk:
         ``at``: start the punishments of milestones crossed upwards, end early those the
         ticket started of milestones it fell back below; write the shop (its version)."""
         window = settings.points_window
-        windows = self.points_windows(self._governance_versions(), uow)
+        windows = self.points_windows(self._governance_versions(uow), uow)
         since = at - max(windows.values(), default=window)
         tickets = uow.tickets.of_shop(shop.shop_id, since)
         before, after = points_around(tickets, ticket, at, window, windows)
@@ -207,13 +207,13 @@ class TicketDesk:
             self._windows[version] = self.governance.pinned(uow, version).points_window
         return {version: self._windows[version] for version in wanted}
 
-    def _governance_versions(self) -> set[str]:
+    def _governance_versions(self, uow: UnitOfWork) -> set[str]:
         """Every governance version stored: a shop's tickets issued under any of them may
         still count (the longest window says how far back to read). Read again a minute
         after the last reading: a version is stored once, when an engine first issues under
         it, so a ticket under one stored since is a recent one, well inside any window."""
         if self._versions is None or monotonic() - self._versions[0] > VERSIONS_READ_EVERY:
-            found = self.storage.reads.policy_versions()
+            found = uow.policies.versions()  # in the unit: SQLite has one writer's connection
             ours = {version for version in found if version.startswith(VERSION_PREFIX)}
             self._versions = (monotonic(), ours)
         return self._versions[1]

@@ -121,6 +121,11 @@ class MemoryPolicies:
         row = {"version": version, "document": document, "created_at": utc(at)}
         self._staged.policies.append(row)
 
+    def versions(self) -> set[str]:
+        with self._db.lock:
+            stored = set(self._db.policies)
+        return stored | {row["version"] for row in self._staged.policies}
+
 
 class MemorySnapshots:
     def __init__(self, db: Database, staged: Staged) -> None:

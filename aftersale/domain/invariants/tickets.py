@@ -81,6 +81,9 @@ class _Walk:
         self.round = 0
         self.first: TicketStep | None = None
         self.last: TicketStep | None = None
+        # the instant of the latest event: a transition's, or a passed SLA's (the engine moves
+        # updated_at to it, so that no act is dated before the overdue it recorded)
+        self.moved_at: datetime | None = None
         self.due: Due = (None, None)  # the deadline in force
         self.found: list[Violation] = []
 
@@ -107,6 +110,7 @@ class _Walk:
         self._recorded(step)
         self.first = self.first or step
         self.state, self.last = step.target, step
+        self.moved_at = step.at
         self.due = (step.deadline_at, step.deadline_action)
 
     def overdue(self, entry: ReplyOverdue) -> None:
@@ -133,6 +137,7 @@ class _Walk:
         if entry.said_at != entry.at:
             self._say("history", entry.seq, "reply_overdue", f"says at {when(entry.said_at)}")
         self.due = (None, None)
+        self.moved_at = entry.at
 
     def _allowed(self, step: TicketStep) -> None:
         """In the table, by one who may take it, and saying so."""
@@ -301,7 +306,7 @@ def _the_row(ticket: Ticket, walk: _Walk, subject: str) -> list[Violation]:
         for name, stored, logged in (
             ("appeals", ticket.appeals, walk.round),
             ("issued_at", when(ticket.issued_at), when(walk.first.at)),
-            ("updated_at", when(ticket.updated_at), when(walk.last.at)),
+            ("updated_at", when(ticket.updated_at), when(walk.moved_at)),
         )
         if stored != logged
     ]
