@@ -255,7 +255,7 @@ def daemon(
     type=click.Choice(
         [
             *("transition", "commands", "timers", "lines", "replay", "memory"),
-            *("lateness", "health", "snapshots", "outbox"),
+            *("lateness", "health", "snapshots", "breach", "outbox"),
         ]
     ),
 )

@@ -81,12 +81,70 @@ def bare(url: str) -> Any:
     return bare_sqlite(sqlite_path(url)) if is_sqlite(url) else bare_postgres(url)
 
 
-def analyze(url: str) -> None:
+def analyze(url: str, tables: tuple[str, ...] = SEEDED_TABLES) -> None:
     """Have PostgreSQL gather statistics on freshly seeded tables, as autovacuum would have
     done long before on a database in use: else a claim by deadline, planned for empty tables,
     reads and sorts every due case of every batch (100 ms a batch of 500 at 5,000 due)."""
     if not is_sqlite(url):  # the tables of the URL's schema, not every one of the database
-        _run_sql(url, f"ANALYZE {', '.join(SEEDED_TABLES)}")
+        _run_sql(url, f"ANALYZE {', '.join(tables)}")
+
+
+def clone(source: str, target: str) -> None:
+    """Make the database at ``target`` a copy of the one at ``source``, both from
+    :func:`own_database` (on PostgreSQL, two schemas of one database): seeded once, measured
+    twice. SQLite copies the file with the backup API (``target`` must not be open yet);
+    PostgreSQL copies every table's rows into ``target``'s own tables (made by the engine's
+    migrations beforehand: there are no foreign keys to order them by), then moves its
+    sequences past the copied keys."""
+    if is_sqlite(source):
+        from_db, to_db = bare_sqlite(sqlite_path(source)), bare_sqlite(sqlite_path(target))
+        try:
+            from_db.backup(to_db)
+        finally:
+            from_db.close()
+            to_db.close()
+        return
+    import psycopg
+
+    from_schema, to_schema = (_schema_of(url) for url in (source, target))
+    with psycopg.connect(libpq(source)) as db:
+        tables = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_type = 'BASE TABLE'",
+            (to_schema,),
+        ).fetchall()
+        for (table,) in tables:
+            columns = ", ".join(
+                f'"{column}"'
+                for (column,) in db.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s",
+                    (to_schema, table),
+                )
+            )
+            db.execute(f'DELETE FROM {to_schema}."{table}"')
+            db.execute(
+                f'INSERT INTO {to_schema}."{table}" ({columns}) '
+                f'SELECT {columns} FROM {from_schema}."{table}"'
+            )
+        sequences = db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND column_default LIKE 'nextval%%'",
+            (to_schema,),
+        ).fetchall()
+        for table, column in sequences:
+            db.execute(
+                f"SELECT setval(pg_get_serial_sequence('{to_schema}.{table}', '{column}'), "
+                f'(SELECT coalesce(max("{column}"), 0) + 1 FROM {to_schema}."{table}"), false)'
+            )
+
+
+def _schema_of(url: str) -> str:
+    """The schema an :func:`own_database` URL sets as its search_path."""
+    options = str(make_url(url).query.get("options", ""))
+    if not options.startswith("-csearch_path="):
+        raise ValueError(f"not a URL of own_database: {url}")
+    return options.removeprefix("-csearch_path=")
 
 
 def core_engine(url: str) -> Engine:

@@ -17,6 +17,7 @@ from aftersale.bench import timers
 from aftersale.bench.commands import commands
 from aftersale.bench.databases import analyze, own_database
 from aftersale.bench.figure import Figure
+from aftersale.bench.governance import breach_rules
 from aftersale.bench.health import nightly_snapshots, report_latency
 from aftersale.bench.lines import lines
 from aftersale.bench.outbox import relay_throughput
@@ -428,6 +429,7 @@ FIGURES: dict[str, Callable[[dict[str, int], str], list[Figure]]] = {
     "lateness": lateness,
     "health": report_latency,
     "snapshots": nightly_snapshots,
+    "breach": breach_rules,
     "outbox": relay_throughput,
 }
 

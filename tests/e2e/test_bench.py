@@ -29,6 +29,8 @@ FIGURES = {
     "health report",
     "health backfill",
     "nightly snapshots",
+    "snapshots with breach rules",
+    "snapshots with breach rules, next night",
     "daemon memory",
     "timer lateness p99",
     "running daemon memory",
