@@ -758,6 +758,24 @@ def test_a_shop_lists_every_punishment_ended_ones_included(any_db: AfterSale) ->
     assert [p["ended_at"] is not None for p in view["punishments"]] == [True]
 
 
+def test_an_in_memory_sqlite_database_takes_tickets(make_engine: EngineFactory) -> None:
+    """``sqlite://`` has one connection, which a unit of work holds: nothing a ticket's
+    command reads may take another (the stored governance versions were read inside it)."""
+    engine = make_engine("sqlite://")
+    shop(engine, SHOP)
+    issue(engine, "TK-1", SHOP, 12, ISSUED)
+    engine.act_ticket("TK-1", "revoke", "platform", at=ISSUED + timedelta(hours=1))
+    fresh = make_engine("sqlite://")  # a snapshot's ticket first, before any command
+    for n in range(10):
+        order_id = f"US-{n}"
+        due = ISSUED + timedelta(hours=1)
+        fresh.order_paid(order_id, SHOP, "buyer-ada", "US", "USD", "20.00", due, at=ISSUED)
+        fresh.order_shipped(order_id, "1Z", at=due + timedelta(minutes=1 if n else -1))
+    fresh.take_snapshots(datetime(2026, 3, 3, 5, tzinfo=UTC))
+    assert [t["source"] for t in fresh.tickets()] == ["rule:late_dispatch"]
+    assert [p["ended_early"] for p in engine.shop(SHOP, at=ISSUED)["punishments"]] == [True]
+
+
 def test_reading_a_shop_takes_no_write_lock_on_sqlite(
     make_engine: EngineFactory, sqlite_url: str
 ) -> None:
