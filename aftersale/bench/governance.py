@@ -5,7 +5,8 @@ the shipped governance.toml, one with the same book but no breach rules. Each ta
 two nights of snapshots of every shop: the first night at which the rules run (every shop over
 a threshold gets its tickets, and those with an earlier ticket cross a milestone and start a
 punishment), then the next night (the same shops over their thresholds, their rules now in
-cooldown: the shop's recent tickets are read and nothing is issued).
+cooldown: the shop's recent tickets are read and nothing is issued, but to the few shops a
+rule fires for the first time).
 
 A night is taken in slices of shops, the two engines alternating slice by slice (and which
 goes first), so a noisy minute on a shared machine slows both sides alike; each side's figure

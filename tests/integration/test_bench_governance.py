@@ -61,15 +61,16 @@ def test_only_the_side_with_the_rules_tickets_the_shops_over_their_thresholds(
         # the rules ticketed a realistic share of the shops on the first night, and the
         # shops with an earlier ticket that got one crossed a milestone
         assert 0.05 * SHOPS <= first.shops_ticketed <= 0.3 * SHOPS
-        assert first.tickets == sum(ticketed.values()) > 0
+        assert first.tickets > 0
+        assert first.tickets + second.tickets == sum(ticketed.values())
         assert first.punishments > 0
         assert all(
             p["kind"] == "campaign_ban" and p["cause_ticket_id"].startswith("auto-")
             for shop in seeded.ticketed
             for p in rules.shop(shop)["punishments"]
         )
-        # the next night the same shops are still over their thresholds, but in cooldown
-        assert second.tickets == 0
+        # the next night the same shops are still over their thresholds, but in cooldown: no
+        # rule tickets a shop twice
         assert set(ticketed.values()) == {1}
         # and the side without rules has only the platform's earlier tickets, no punishment
         tickets = _tickets(bare)
@@ -98,7 +99,7 @@ def test_the_figure_is_each_night_beside_the_same_night_without_rules() -> None:
         assert figure.target.startswith("≤ 1.2× the night without")
         assert "10 shops" in figure.detail and "sides alternating" in figure.detail
     assert "tickets issued to" in first.detail
-    assert "0 tickets issued" in second.detail
+    assert "in cooldown" in second.detail
 
 
 def test_a_copied_database_holds_every_row_and_goes_on_numbering_its_events(
