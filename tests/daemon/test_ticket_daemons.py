@@ -142,7 +142,8 @@ def _each_once(pg: Db, seeded: Seeded) -> None:
             assert event["at"] == row.issued_at + APPEAL_WINDOW
         elif event["type"] == "ticket.reply_overdue":
             assert (event["state"], event["round"]) == ("under_review", 1)
-            assert event["at"] > rows[event["ticket_id"]].updated_at  # after the appeal
+            # a passed SLA moves the ticket's updated_at to its instant (no act before it)
+            assert event["at"] == rows[event["ticket_id"]].updated_at
         else:
             punishment = ended[f"{event['cause_ticket_id']}/{event['kind']}"]
             assert event["at"] == punishment.ends_at and event["ended_early"] is False
