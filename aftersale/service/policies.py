@@ -13,7 +13,7 @@ from typing import Any
 
 from aftersale.config import policy_from_document
 from aftersale.domain.policy import Policy
-from aftersale.domain.tickets.settings import GovernanceSettings
+from aftersale.domain.tickets.settings import VERSION_PREFIX, GovernanceSettings
 from aftersale.errors import StorageError
 from aftersale.service.ports import UnitOfWork
 
@@ -46,12 +46,9 @@ class PolicyBook:
         return policy
 
 
-GOVERNANCE_PREFIX = "governance-"  # aftersale.governance_config.governance_version's
-
-
 def is_governance_version(version: str) -> bool:
     """Whether a version of the policies table is governance settings (tickets pin those)."""
-    return version.startswith(GOVERNANCE_PREFIX)
+    return version.startswith(VERSION_PREFIX)
 
 
 class GovernanceBook:

@@ -23,9 +23,9 @@ from aftersale.domain.tickets.issue import TicketRequest, is_repeat
 from aftersale.domain.tickets.model import Punishment, Shop, Ticket, TicketAction
 from aftersale.domain.tickets.points import milestone_moves, points_around
 from aftersale.domain.tickets.rules import TicketRules, check_actor
-from aftersale.domain.tickets.settings import VERSION_PREFIX, GovernanceSettings
+from aftersale.domain.tickets.settings import GovernanceSettings
 from aftersale.errors import Conflict, NotFound, OutOfOrder
-from aftersale.service.policies import GovernanceBook, PolicyBook
+from aftersale.service.policies import GovernanceBook, PolicyBook, is_governance_version
 from aftersale.service.ports import Storage, UnitOfWork
 from aftersale.service.views import ticket_view
 
@@ -111,7 +111,7 @@ class TicketDesk:
                 seen = ticket.version
                 # a withdrawal moves the shop's points: its shop is read before "now", as an
                 # issue's is, and it may not be dated before the points last changed
-                shop = self._shop(uow, ticket.shop_id) if action in MOVES_POINTS else None
+                shop = self.shop_of(uow, ticket.shop_id) if action in MOVES_POINTS else None
                 when = now(given)
                 if when < ticket.updated_at:
                     raise OutOfOrder(
@@ -214,7 +214,7 @@ class TicketDesk:
         it, so a ticket under one stored since is a recent one, well inside any window."""
         if self._versions is None or monotonic() - self._versions[0] > VERSIONS_READ_EVERY:
             found = uow.policies.versions()  # in the unit: SQLite has one writer's connection
-            ours = {version for version in found if version.startswith(VERSION_PREFIX)}
+            ours = {version for version in found if is_governance_version(version)}
             self._versions = (monotonic(), ours)
         return self._versions[1]
 
@@ -263,9 +263,6 @@ class TicketDesk:
         if ticket is None:
             raise NotFound(f"no ticket {ticket_id}")
         return ticket
-
-    def _shop(self, uow: UnitOfWork, shop_id: str) -> Shop:
-        return self.shop_of(uow, shop_id)
 
     def _moved_since(self, ticket_id: str, version: int) -> bool:
         with self.storage.unit_of_work() as uow:
